@@ -1,0 +1,40 @@
+# AMI Guard: every entry point sets itself up from the project's own files.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := true
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+CDK := npx --no-install cdk --no-notices --no-version-reporting
+
+.PHONY: setup test lint unit synth clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest
+
+test: lint unit
+
+synth: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet
+	$(PY) -m stacks.summary cdk.out
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

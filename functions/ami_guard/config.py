@@ -1,0 +1,185 @@
+"""The amiGuard configuration block: validated once into a frozen Policy.
+
+The same validator serves `cdk synth` (the cdk.json context), the CLI (--config or cdk.json)
+and the functions (environment variables written by the stack from the same Policy).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ami_guard import contract
+from ami_guard.findings import Severity
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_PARTITION = r"aws(?:-cn|-us-gov|-iso|-iso-b)?"
+_ORGANIZATION = re.compile(rf"^arn:{_PARTITION}:organizations::\d{{12}}:organization/(o-[a-z0-9]{{10,32}})$")
+_OU = re.compile(
+    rf"^arn:{_PARTITION}:organizations::\d{{12}}:ou/(o-[a-z0-9]{{10,32}})/ou-[0-9a-z]{{4,32}}-[a-z0-9]{{8,32}}$"
+)
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+KNOWN_KEYS = (
+    "trustedAccounts",
+    "trustedOrganizations",
+    "alertEmails",
+    "minSeverity",
+    "remediate",
+    "copyTags",
+    "requiredTags",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is malformed; the message names the key and the value."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    trusted_accounts: frozenset[str] = frozenset()
+    trusted_organizations: frozenset[str] = frozenset()
+    alert_emails: tuple[str, ...] = ()
+    min_severity: Severity = Severity.INFO
+    remediate: bool = False
+    copy_tags: bool = True
+    required_tags: tuple[str, ...] = ()
+
+    def is_trusted_account(self, account_id: str, owner_account: str | None) -> bool:
+        return account_id == owner_account or account_id in self.trusted_accounts
+
+    def is_trusted_organization(self, arn: str) -> bool:
+        """An organization ARN, or an OU ARN that is itself trusted or lies in a trusted organization."""
+        if arn in self.trusted_organizations:
+            return True
+        ou = _OU.match(arn)
+        if ou is None:
+            return False
+        org_id = ou.group(1)
+        return any(
+            (m := _ORGANIZATION.match(trusted)) is not None and m.group(1) == org_id
+            for trusted in self.trusted_organizations
+        )
+
+
+def parse_policy(block: Any) -> Policy:
+    """Validate the amiGuard block (a mapping, or its JSON text as `cdk -c` passes it)."""
+    if block is None:
+        return Policy()
+    if isinstance(block, str):
+        try:
+            block = json.loads(block)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{contract.CONTEXT_KEY}: not valid JSON ({exc})") from None
+    if not isinstance(block, Mapping):
+        raise ConfigError(f"{contract.CONTEXT_KEY}: expected an object, got {type(block).__name__}")
+    unknown = sorted(set(block) - set(KNOWN_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{contract.CONTEXT_KEY}: unknown key(s) {', '.join(map(repr, unknown))}; known keys: {', '.join(KNOWN_KEYS)}"
+        )
+    return Policy(
+        trusted_accounts=frozenset(_strings(block, "trustedAccounts", _check_account)),
+        trusted_organizations=frozenset(_strings(block, "trustedOrganizations", _check_organization)),
+        alert_emails=tuple(_strings(block, "alertEmails", _check_email)),
+        min_severity=_severity(block.get("minSeverity", "INFO")),
+        remediate=_boolean(block, "remediate", default=False),
+        copy_tags=_boolean(block, "copyTags", default=True),
+        required_tags=tuple(_strings(block, "requiredTags", _check_tag_key)),
+    )
+
+
+def to_environment(policy: Policy) -> dict[str, str]:
+    """The environment variables that carry a Policy into the functions."""
+    return {
+        contract.ENV_TRUSTED_ACCOUNTS: ",".join(sorted(policy.trusted_accounts)),
+        contract.ENV_TRUSTED_ORGANIZATIONS: ",".join(sorted(policy.trusted_organizations)),
+        contract.ENV_MIN_SEVERITY: policy.min_severity.name,
+        contract.ENV_REMEDIATE: "true" if policy.remediate else "false",
+        contract.ENV_COPY_TAGS: "true" if policy.copy_tags else "false",
+        contract.ENV_REQUIRED_TAGS: json.dumps(list(policy.required_tags)),
+    }
+
+
+def from_environment(env: Mapping[str, str]) -> Policy:
+    """The inverse of to_environment, validated with the same rules."""
+
+    def split(key: str) -> list[str]:
+        return [item for item in env.get(key, "").split(",") if item]
+
+    try:
+        required_tags = json.loads(env.get(contract.ENV_REQUIRED_TAGS) or "[]")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{contract.ENV_REQUIRED_TAGS}: not valid JSON ({exc})") from None
+    return parse_policy(
+        {
+            "trustedAccounts": split(contract.ENV_TRUSTED_ACCOUNTS),
+            "trustedOrganizations": split(contract.ENV_TRUSTED_ORGANIZATIONS),
+            "minSeverity": env.get(contract.ENV_MIN_SEVERITY) or "INFO",
+            "remediate": env.get(contract.ENV_REMEDIATE, "false"),
+            "copyTags": env.get(contract.ENV_COPY_TAGS, "true"),
+            "requiredTags": required_tags,
+        }
+    )
+
+
+def _strings(block: Mapping[str, Any], key: str, check: Any) -> list[str]:
+    values = block.get(key, [])
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, list):
+        raise ConfigError(f"{key}: expected a list of strings, got {values!r}")
+    out: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: {value!r} is not a string (quote it: JSON numbers lose leading zeros)")
+        problem = check(value)
+        if problem:
+            raise ConfigError(f"{key}: {value!r} {problem}")
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def _check_account(value: str) -> str | None:
+    return None if _ACCOUNT.match(value) else "is not a 12-digit AWS account id"
+
+
+def _check_organization(value: str) -> str | None:
+    if _ORGANIZATION.match(value) or _OU.match(value):
+        return None
+    return "is not an organization ARN (arn:aws:organizations::<management account>:organization/o-...) or OU ARN"
+
+
+def _check_email(value: str) -> str | None:
+    return None if _EMAIL.match(value) else "is not an email address"
+
+
+def _check_tag_key(value: str) -> str | None:
+    if not 1 <= len(value) <= 128:
+        return "is not a tag key (1 to 128 characters)"
+    if value.lower().startswith("aws:"):
+        return "is not a tag key users can set (the aws: prefix is reserved)"
+    if _CONTROL.search(value) or value != value.strip():
+        return "is not a tag key (control characters or leading/trailing spaces)"
+    return None
+
+
+def _severity(value: Any) -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"minSeverity: {exc}") from None
+
+
+def _boolean(block: Mapping[str, Any], key: str, *, default: bool) -> bool:
+    value = block.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"{key}: expected true or false, got {value!r}")
