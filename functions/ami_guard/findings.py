@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
@@ -24,6 +24,51 @@ class Severity(IntEnum):
             raise ValueError(f"{value!r} is not a severity (allowed: {allowed})") from None
 
 
+def partition_of(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+_CONSOLE_DOMAIN = {"aws": "console.aws.amazon.com", "aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}
+_CONSOLE_FRAGMENT = {
+    "image": "ImageDetails:imageId={id}",
+    "snapshot": "SnapshotDetails:snapshotId={id}",
+    "instance": "InstanceDetails:instanceId={id}",
+    "account-setting": "Settings:tab=dataProtectionAndSecurity",
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An EC2 resource a finding is about: `kind` is image, snapshot, instance or account-setting."""
+
+    kind: str
+    id: str
+    region: str
+    account: str | None = None
+
+    @property
+    def arn(self) -> str:
+        partition = partition_of(self.region)
+        if self.kind in ("image", "snapshot"):
+            return f"arn:{partition}:ec2:{self.region}::{self.kind}/{self.id}"
+        if self.kind == "instance":
+            return f"arn:{partition}:ec2:{self.region}:{self.account or ''}:instance/{self.id}"
+        return f"arn:{partition}:ec2:{self.region}:{self.account or ''}:{self.id}"
+
+    @property
+    def console_url(self) -> str:
+        domain = _CONSOLE_DOMAIN[partition_of(self.region)]
+        fragment = _CONSOLE_FRAGMENT.get(self.kind, "Home:").format(id=self.id)
+        return f"https://{self.region}.{domain}/ec2/home?region={self.region}#{fragment}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.kind, "id": self.id, "arn": self.arn, "region": self.region}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One rule's verdict on one change. `evidence` and `action` are JSON-ready mappings."""
@@ -32,19 +77,10 @@ class Finding:
     severity: Severity
     title: str
     description: str
-    resources: tuple[str, ...]
+    resources: tuple[Resource, ...]
     evidence: dict[str, Any] = field(default_factory=dict)
     recommendation: str = ""
     action: dict[str, Any] | None = None
 
     def with_action(self, action: dict[str, Any]) -> Finding:
-        return Finding(
-            rule_id=self.rule_id,
-            severity=self.severity,
-            title=self.title,
-            description=self.description,
-            resources=self.resources,
-            evidence=self.evidence,
-            recommendation=self.recommendation,
-            action=action,
-        )
+        return replace(self, action=action)

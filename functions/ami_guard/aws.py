@@ -1,0 +1,239 @@
+"""Adapters around boto3 clients: the only module that talks to AWS.
+
+Clients are made on first use, one per service and region, and reused for the life of the container.
+A permanent refusal (not found, access denied) becomes LookupUnavailable / ActionFailed so that the
+alert still goes out and says what could not be read; anything else (throttling, 5xx after botocore's
+own retries) propagates, so the invocation fails and is retried.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ami_guard.alerts import Alert
+from ami_guard.engine import ActionFailed, ImageFacts, LookupUnavailable
+from ami_guard.events import Launch, Principals
+from ami_guard.instance_types import InstanceTypeInfo, InstanceTypeTable, bundled_table, infer
+
+PERMANENT_ERRORS = frozenset(
+    {
+        "AccessDenied",
+        "AuthFailure",
+        "UnauthorizedOperation",
+        "OptInRequired",
+        "InvalidAMIID.NotFound",
+        "InvalidAMIID.Malformed",
+        "InvalidAMIID.Unavailable",
+        "InvalidSnapshot.NotFound",
+        "InvalidInstanceType",
+        "InvalidParameterValue",
+        "InvalidLaunchTemplateId.NotFound",
+        "InvalidLaunchTemplateId.Malformed",
+        "InvalidLaunchTemplateName.NotFoundException",
+        "InvalidLaunchTemplateId.VersionNotFound",
+    }
+)
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+ClientFactory = Callable[[str, str], Any]
+
+
+def client_factory(connect_timeout_seconds: int = 5, read_timeout_seconds: int = 15) -> ClientFactory:
+    """(service, region) -> a cached boto3 client with standard retries and explicit timeouts."""
+    cache: dict[tuple[str, str], Any] = {}
+
+    def get(service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in cache:
+            import boto3  # deferred: a cold start that finds nothing never pays for it
+            from botocore.config import Config
+
+            config = Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                connect_timeout=connect_timeout_seconds,
+                read_timeout=read_timeout_seconds,
+            )
+            cache[key] = boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+        return cache[key]
+
+    return get
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _permanent(exc: ClientError) -> str | None:
+    code = _error_code(exc)
+    if code in PERMANENT_ERRORS:
+        return f"{code}: {exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")
+    return None
+
+
+def _check_region(region: str) -> None:
+    if not _REGION.match(region):
+        raise LookupUnavailable(f"{region!r} is not an AWS region")
+
+
+class InstanceTypeCatalog:
+    """DescribeInstanceTypes, one type at a time, cached for the container; the bundled table as fallback."""
+
+    def __init__(self, clients: ClientFactory, region: str) -> None:
+        self._clients = clients
+        self._region = region
+        self._cache: dict[str, InstanceTypeInfo | None] = {}
+
+    def get(self, instance_type: str) -> InstanceTypeInfo | None:
+        key = instance_type.strip().lower()
+        if key not in self._cache:
+            self._cache[key] = self._describe(key)
+        return self._cache[key]
+
+    def _describe(self, instance_type: str) -> InstanceTypeInfo | None:
+        try:
+            response = self._clients("ec2", self._region).describe_instance_types(InstanceTypes=[instance_type])
+        except ClientError as exc:
+            if _permanent(exc) is None:
+                raise
+            response = None
+        if response is not None:
+            found = InstanceTypeTable.from_describe_pages([response]).get(instance_type)
+            if found is not None:
+                return found
+        return bundled_table().get(instance_type) or infer(instance_type)
+
+
+class Ec2Lookups:
+    """The engine's Lookups over EC2, in whichever region a fact lives."""
+
+    def __init__(self, clients: ClientFactory, instance_types: InstanceTypeCatalog) -> None:
+        self._clients = clients
+        self._instance_types = instance_types
+
+    def image(self, image_id: str, region: str) -> ImageFacts:
+        _check_region(region)
+        try:
+            images = self._clients("ec2", region).describe_images(ImageIds=[image_id]).get("Images", [])
+        except ClientError as exc:
+            if (reason := _permanent(exc)) is None:
+                raise
+            raise LookupUnavailable(reason) from None
+        if not images:
+            raise LookupUnavailable(f"AMI {image_id} not found in {region} (deregistered, or not visible to us)")
+        image = images[0]
+        return ImageFacts(
+            image_id=image_id,
+            region=region,
+            virtualization_type=image.get("VirtualizationType"),
+            tags={t["Key"]: t.get("Value", "") for t in image.get("Tags", []) if "Key" in t},
+            snapshot_ids=tuple(
+                m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")
+            ),
+        )
+
+    def launch_permissions(self, image_id: str, region: str) -> Principals:
+        _check_region(region)
+        try:
+            response = self._clients("ec2", region).describe_image_attribute(
+                ImageId=image_id, Attribute="launchPermission"
+            )
+        except ClientError as exc:
+            if (reason := _permanent(exc)) is None:
+                raise
+            raise LookupUnavailable(reason) from None
+        return principals_from_api(response.get("LaunchPermissions", []))
+
+    def instance_type(self, instance_type: str) -> InstanceTypeInfo | None:
+        return self._instance_types.get(instance_type)
+
+    def launch_template(self, launch: Launch, region: str) -> tuple[str | None, str | None]:
+        ref = launch.launch_template
+        if ref is None:
+            return None, None
+        _check_region(region)
+        request: dict[str, Any] = {"Versions": [ref.version or "$Default"]}
+        if ref.template_id:
+            request["LaunchTemplateId"] = ref.template_id
+        elif ref.template_name:
+            request["LaunchTemplateName"] = ref.template_name
+        else:
+            raise LookupUnavailable("the launch template is named by neither id nor name")
+        try:
+            versions = self._clients("ec2", region).describe_launch_template_versions(**request)
+        except ClientError as exc:
+            if (reason := _permanent(exc)) is None:
+                raise
+            raise LookupUnavailable(reason) from None
+        data = (versions.get("LaunchTemplateVersions") or [{}])[0].get("LaunchTemplateData", {})
+        image_id = data.get("ImageId")
+        if isinstance(image_id, str) and image_id.startswith("resolve:"):
+            image_id = None  # an SSM parameter reference: the AMI it resolved to is not recorded here
+        return image_id, data.get("InstanceType")
+
+
+def principals_from_api(items: list[Mapping[str, Any]]) -> Principals:
+    return Principals(
+        groups=tuple(i["Group"] for i in items if "Group" in i),
+        user_ids=tuple(i["UserId"] for i in items if "UserId" in i),
+        organization_arns=tuple(i["OrganizationArn"] for i in items if "OrganizationArn" in i),
+        ou_arns=tuple(i["OrganizationalUnitArn"] for i in items if "OrganizationalUnitArn" in i),
+    )
+
+
+class Ec2Actions:
+    """The engine's Actions: it can only remove launch permissions and add tags, nothing else."""
+
+    def __init__(self, clients: ClientFactory, lookups: Ec2Lookups) -> None:
+        self._clients = clients
+        self._lookups = lookups
+
+    def remove_launch_permissions(self, image_id: str, region: str, principals: Principals) -> Principals:
+        remove = (
+            [{"Group": g} for g in principals.groups]
+            + [{"UserId": u} for u in principals.user_ids]
+            + [{"OrganizationArn": a} for a in principals.organization_arns]
+            + [{"OrganizationalUnitArn": a} for a in principals.ou_arns]
+        )
+        if not remove:
+            return self._lookups.launch_permissions(image_id, region)
+        try:
+            self._clients("ec2", region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": remove})
+        except ClientError as exc:
+            if (reason := _permanent(exc)) is None:
+                raise
+            raise ActionFailed(reason) from None
+        try:
+            return self._lookups.launch_permissions(image_id, region)
+        except LookupUnavailable as exc:
+            raise ActionFailed(f"removed, but the launch permissions could not be read back: {exc}") from None
+
+    def tag_image(self, image_id: str, region: str, tags: Mapping[str, str], snapshot_ids: tuple[str, ...]) -> None:
+        try:
+            self._clients("ec2", region).create_tags(
+                Resources=[image_id, *snapshot_ids], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+            )
+        except ClientError as exc:
+            if (reason := _permanent(exc)) is None:
+                raise
+            raise ActionFailed(reason) from None
+
+
+class SnsPublisher:
+    def __init__(self, clients: ClientFactory, topic_arn: str) -> None:
+        self._clients = clients
+        self._topic_arn = topic_arn
+        self._region = topic_arn.split(":")[3]
+
+    def publish(self, alert: Alert) -> str:
+        response = self._clients("sns", self._region).publish(
+            TopicArn=self._topic_arn,
+            Subject=alert.subject,
+            Message=alert.sns_message(),
+            MessageStructure="json",
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in alert.attributes.items()},
+        )
+        return str(response["MessageId"])

@@ -1,0 +1,1 @@
+"""One Lambda entry point per guard function."""

@@ -1,0 +1,25 @@
+"""Image guard. Trigger: EventBridge rule on CloudTrail RegisterImage, CopyImage and CreateImage. Output: one SNS alert per finding."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ami_guard import contract
+from ami_guard.guard import Dependencies, build_dependencies, process
+from ami_guard.settings import load_settings
+
+logger = Logger(service=contract.POWERTOOLS_SERVICE_NAME)
+
+
+@cache
+def dependencies() -> Dependencies:
+    return build_dependencies(load_settings(), contract.IMAGE_EVENTS)
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.eventID")
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process(event, dependencies(), logger)

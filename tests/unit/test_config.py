@@ -1,0 +1,96 @@
+import json
+
+import pytest
+
+from ami_guard import contract
+from ami_guard.config import ConfigError, Policy, from_environment, parse_policy, to_environment
+from ami_guard.findings import Severity
+
+ORG = "arn:aws:organizations::111111111111:organization/o-abcdefghij"
+OU_IN_ORG = "arn:aws:organizations::111111111111:ou/o-abcdefghij/ou-ab12-cdefghij"
+OU_ELSEWHERE = "arn:aws:organizations::222222222222:ou/o-zzzzzzzzzz/ou-ab12-cdefghij"
+
+
+def test_defaults_when_block_absent() -> None:
+    # Given no amiGuard block / When parsed / Then the documented defaults apply
+    policy = parse_policy(None)
+    assert policy == Policy()
+    assert policy.copy_tags is True and policy.remediate is False and policy.min_severity is Severity.INFO
+
+
+def test_full_block_is_parsed() -> None:
+    policy = parse_policy(
+        {
+            "trustedAccounts": ["123456789012", "123456789012"],
+            "trustedOrganizations": [ORG],
+            "alertEmails": ["sec@example.com"],
+            "minSeverity": "high",
+            "remediate": True,
+            "copyTags": False,
+            "requiredTags": ["CostCenter", "Owner"],
+        }
+    )
+    assert policy.trusted_accounts == frozenset({"123456789012"})
+    assert policy.min_severity is Severity.HIGH
+    assert policy.remediate and not policy.copy_tags
+    assert policy.required_tags == ("CostCenter", "Owner")
+
+
+def test_json_text_from_cdk_context_flag_is_accepted() -> None:
+    assert parse_policy(json.dumps({"remediate": "true"})).remediate is True
+
+
+@pytest.mark.parametrize(
+    ("block", "key", "bad"),
+    [
+        ({"trustedAccounts": ["12345"]}, "trustedAccounts", "12345"),
+        ({"trustedAccounts": [123456789012]}, "trustedAccounts", "123456789012"),
+        ({"trustedAccounts": "123456789012"}, "trustedAccounts", "123456789012"),
+        ({"trustedOrganizations": ["o-abcdefghij"]}, "trustedOrganizations", "o-abcdefghij"),
+        ({"alertEmails": ["not-an-email"]}, "alertEmails", "not-an-email"),
+        ({"minSeverity": "SEVERE"}, "minSeverity", "SEVERE"),
+        ({"remediate": "yes"}, "remediate", "yes"),
+        ({"requiredTags": ["aws:createdBy"]}, "requiredTags", "aws:createdBy"),
+        ({"requiredTags": ["x" * 129]}, "requiredTags", "xxxx"),
+        ({"trustedAcounts": []}, "trustedAcounts", "trustedAcounts"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_value(block: dict[str, object], key: str, bad: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_policy(block)
+    assert key in str(caught.value)
+    assert bad in str(caught.value)
+
+
+def test_environment_round_trip_keeps_every_value() -> None:
+    policy = parse_policy(
+        {
+            "trustedAccounts": ["123456789012", "210987654321"],
+            "trustedOrganizations": [ORG, OU_ELSEWHERE],
+            "minSeverity": "MEDIUM",
+            "remediate": True,
+            "copyTags": False,
+            "requiredTags": ["Cost Center", "team:owner"],
+        }
+    )
+    env = to_environment(policy)
+    assert env[contract.ENV_MIN_SEVERITY] == "MEDIUM"
+    restored = from_environment(env)
+    assert restored.trusted_accounts == policy.trusted_accounts
+    assert restored.trusted_organizations == policy.trusted_organizations
+    assert (restored.min_severity, restored.remediate, restored.copy_tags) == (Severity.MEDIUM, True, False)
+    assert restored.required_tags == policy.required_tags
+
+
+@pytest.mark.parametrize(
+    ("arn", "trusted"),
+    [(ORG, True), (OU_IN_ORG, True), (OU_ELSEWHERE, False), ("arn:aws:organizations::1:organization/o-x", False)],
+)
+def test_ou_of_a_trusted_organization_is_trusted(arn: str, trusted: bool) -> None:
+    assert parse_policy({"trustedOrganizations": [ORG]}).is_trusted_organization(arn) is trusted
+
+
+def test_owner_account_is_always_trusted() -> None:
+    policy = Policy()
+    assert policy.is_trusted_account("111122223333", "111122223333")
+    assert not policy.is_trusted_account("444455556666", "111122223333")

@@ -1,0 +1,280 @@
+"""Every rule through the shared engine, table-driven over records shaped like the real ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ami_guard.config import Policy, parse_policy
+from ami_guard.engine import ImageFacts, evaluate
+from ami_guard.events import Envelope, Principals, parse_call
+from ami_guard.offline import OfflineLookups
+from tests import records as r
+from tests.fakes import FakeAccount
+
+TRUSTED = "555566667777"
+OUTSIDER = "444455556666"
+ORG = "arn:aws:organizations::111111111111:organization/o-abcdefghij"
+POLICY = parse_policy({"trustedAccounts": [TRUSTED], "trustedOrganizations": [ORG]})
+
+
+def rule_ids(rec: dict[str, Any], policy: Policy = POLICY, account: FakeAccount | None = None) -> list[str]:
+    call = parse_call(Envelope(rec))
+    lookups = account if account is not None else OfflineLookups()
+    return sorted(f.rule_id for f in evaluate(call, policy, lookups, account).findings)
+
+
+DENIED = {"error_code": "Client.UnauthorizedOperation", "error_message": "You are not authorized"}
+
+
+@pytest.mark.parametrize(
+    ("name", "rec", "expected"),
+    [
+        ("public", r.modify_image_attribute("ami-1", [{"group": "all"}]), ["ami-public"]),
+        ("public + trusted", r.modify_image_attribute("ami-1", [{"group": "all"}, {"userId": TRUSTED}]), ["ami-public"]),
+        (
+            "public + outsider",
+            r.modify_image_attribute("ami-1", [{"group": "all"}, {"userId": OUTSIDER}]),
+            ["ami-public", "ami-shared-untrusted"],
+        ),
+        ("outsider", r.modify_image_attribute("ami-1", [{"userId": OUTSIDER}]), ["ami-shared-untrusted"]),
+        ("trusted account", r.modify_image_attribute("ami-1", [{"userId": TRUSTED}]), []),
+        ("owner account", r.modify_image_attribute("ami-1", [{"userId": r.ACCOUNT}]), []),
+        ("trusted org", r.modify_image_attribute("ami-1", [{"organizationArn": ORG}]), []),
+        (
+            "OU of trusted org",
+            r.modify_image_attribute(
+                "ami-1", [{"organizationalUnitArn": "arn:aws:organizations::111111111111:ou/o-abcdefghij/ou-ab12-cdefghij"}]
+            ),
+            [],
+        ),
+        (
+            "other org",
+            r.modify_image_attribute("ami-1", [{"organizationArn": "arn:aws:organizations::9:organization/o-other"}]),
+            ["ami-shared-untrusted"],
+        ),
+        ("group none", r.modify_image_attribute("ami-1", [{"group": "none"}]), []),
+        ("denied public", r.modify_image_attribute("ami-1", [{"group": "all"}], **DENIED), ["ami-share-denied"]),
+        ("denied outsider", r.modify_image_attribute("ami-1", [{"userId": OUTSIDER}], **DENIED), ["ami-share-denied"]),
+        ("denied trusted", r.modify_image_attribute("ami-1", [{"userId": TRUSTED}], **DENIED), []),
+        ("snapshot public", r.modify_snapshot_attribute("snap-1", [{"group": "all"}]), ["snapshot-public"]),
+        ("snapshot outsider", r.modify_snapshot_attribute("snap-1", [{"userId": OUTSIDER}]), ["snapshot-shared-untrusted"]),
+        ("snapshot trusted", r.modify_snapshot_attribute("snap-1", [{"userId": TRUSTED}]), []),
+        ("snapshot denied", r.modify_snapshot_attribute("snap-1", [{"group": "all"}], **DENIED), []),
+        ("bpa disabled", r.disable_block_public_access(), ["ami-block-public-access-disabled"]),
+        ("bpa denied", r.disable_block_public_access(**DENIED), []),
+        ("register omitted virt", r.register_image("ami-2"), ["image-paravirtual"]),
+        ("register pv", r.register_image("ami-2", virtualization_type="paravirtual"), ["image-paravirtual"]),
+        ("register hvm", r.register_image("ami-2", virtualization_type="hvm"), []),
+        (
+            "register instance store",
+            r.register_image("ami-2", virtualization_type="hvm", image_location="bucket/x.manifest.xml"),
+            ["image-instance-store"],
+        ),
+        ("register failed", r.register_image("ami-2", **DENIED), []),
+        (
+            "launch pv on m1",
+            r.run_instances("ami-3", "m1.small", virtualization_type="paravirtual"),
+            ["launch-paravirtual", "launch-previous-generation"],
+        ),
+        ("launch hvm current", r.run_instances("ami-3", "m5.large"), []),
+        ("launch hvm previous gen", r.run_instances("ami-3", "m3.medium"), ["launch-previous-generation"]),
+        (
+            "failed pv on m5 (message)",
+            r.run_instances(
+                "ami-3", "m5.large", error_code="Client.InvalidParameterCombination", error_message=r.PV_ON_M5_MESSAGE
+            ),
+            ["launch-virtualization-mismatch"],
+        ),
+        (
+            "failed for another reason",
+            r.run_instances("ami-3", "m5.large", **DENIED),
+            [],
+        ),
+        (
+            "dry run",
+            r.run_instances("ami-3", "m1.small", error_code="Client.DryRunOperation", error_message="DryRun"),
+            [],
+        ),
+        ("copy without copyImageTags", r.copy_image("ami-c", "ami-s"), ["copy-tags-missing"]),
+        ("copy with copyImageTags", r.copy_image("ami-c", "ami-s", copy_image_tags=True), []),
+    ],
+)
+def test_offline_verdicts(name: str, rec: dict[str, Any], expected: list[str]) -> None:
+    assert rule_ids(rec) == expected, name
+
+
+# --- lookups ------------------------------------------------------------------------------------------
+
+
+def test_launch_without_virtualization_in_response_looks_the_image_up() -> None:
+    account = FakeAccount(images={("ami-pv", r.REGION): ImageFacts("ami-pv", r.REGION, "paravirtual")})
+    rec = r.run_instances("ami-pv", "c3.large", virtualization_type=None)
+    assert rule_ids(rec, account=account) == ["launch-paravirtual", "launch-previous-generation"]
+
+
+def test_offline_launch_without_virtualization_says_it_could_not_tell() -> None:
+    call = parse_call(Envelope(r.run_instances("ami-pv", "m5.large", virtualization_type=None)))
+    evaluation = evaluate(call, POLICY, OfflineLookups())
+    assert evaluation.findings == []
+    assert evaluation.undetermined[0]["rules"] == "launch-paravirtual"
+    assert "offline" in evaluation.undetermined[0]["reason"]
+
+
+def test_failed_launch_without_message_is_diagnosed_by_lookup() -> None:
+    account = FakeAccount(images={("ami-pv", r.REGION): ImageFacts("ami-pv", r.REGION, "paravirtual")})
+    rec = r.run_instances("ami-pv", "t3.micro", error_code="Client.InvalidParameterValue", error_message="Bad AMI")
+    call = parse_call(Envelope(rec))
+    (finding,) = evaluate(call, POLICY, account).findings
+    assert finding.rule_id == "launch-virtualization-mismatch"
+    assert finding.evidence["diagnosis"]["source"] == "lookup"
+    assert finding.evidence["instanceTypeSupports"] == ["hvm"]
+
+
+def test_launch_template_failed_launch_is_resolved_through_the_template() -> None:
+    account = FakeAccount(
+        images={("ami-pv", r.REGION): ImageFacts("ami-pv", r.REGION, "paravirtual")},
+        templates={"lt-0123": ("ami-pv", "m5.large")},
+    )
+    rec = r.record(
+        "RunInstances",
+        {"instancesSet": {"items": [{"minCount": 1, "maxCount": 1}]}, "launchTemplate": {"launchTemplateId": "lt-0123"}},
+        None,
+        error_code="Client.InvalidParameterCombination",
+        error_message="Launch failed",
+    )
+    assert rule_ids(rec, account=account) == ["launch-virtualization-mismatch"]
+
+
+# --- remediation --------------------------------------------------------------------------------------
+
+
+def _account_with_image(permissions: Principals) -> FakeAccount:
+    return FakeAccount(
+        images={("ami-1", r.REGION): ImageFacts("ami-1", r.REGION, "hvm")},
+        permissions={("ami-1", r.REGION): permissions},
+    )
+
+
+def test_remediation_removes_exactly_the_offending_principals() -> None:
+    # Given an AMI made public and shared with a trusted and an untrusted account in one call
+    account = _account_with_image(Principals(groups=("all",), user_ids=(TRUSTED, OUTSIDER)))
+    rec = r.modify_image_attribute("ami-1", [{"group": "all"}, {"userId": TRUSTED}, {"userId": OUTSIDER}])
+    policy = parse_policy({"trustedAccounts": [TRUSTED], "remediate": True})
+    # When evaluated with actions
+    evaluation = evaluate(parse_call(Envelope(rec)), policy, account, account)
+    # Then only 'all' and the outsider are removed, the trusted share stays, and the alert says so
+    assert account.removed == [("ami-1", Principals(groups=("all",), user_ids=(OUTSIDER,)))]
+    assert account.permissions[("ami-1", r.REGION)] == Principals(user_ids=(TRUSTED,))
+    for finding in evaluation.findings:
+        assert finding.action is not None
+        assert finding.action["status"] == "removed"
+        assert finding.action["publicNow"] is False
+        assert finding.action["launchPermissionsNow"] == {"userIds": [TRUSTED]}
+
+
+def test_remediation_off_changes_nothing_and_says_so() -> None:
+    account = _account_with_image(Principals(groups=("all",)))
+    rec = r.modify_image_attribute("ami-1", [{"group": "all"}])
+    (finding,) = evaluate(parse_call(Envelope(rec)), POLICY, account, account).findings
+    assert account.removed == []
+    assert finding.action is not None and finding.action["status"] == "off"
+
+
+def test_refused_remediation_still_alerts_with_the_reason() -> None:
+    account = _account_with_image(Principals(groups=("all",)))
+    account.refuse_actions = "UnauthorizedOperation: not allowed"
+    rec = r.modify_image_attribute("ami-1", [{"group": "all"}])
+    policy = parse_policy({"remediate": True})
+    (finding,) = evaluate(parse_call(Envelope(rec)), policy, account, account).findings
+    assert finding.action is not None and finding.action["status"] == "failed"
+    assert "UnauthorizedOperation" in finding.action["detail"]
+
+
+def test_failed_share_is_never_remediated() -> None:
+    account = _account_with_image(Principals())
+    rec = r.modify_image_attribute("ami-1", [{"group": "all"}], **DENIED)
+    policy = parse_policy({"remediate": True})
+    evaluate(parse_call(Envelope(rec)), policy, account, account)
+    assert account.removed == []
+
+
+# --- copy ---------------------------------------------------------------------------------------------
+
+
+def _copy_account(source_tags: dict[str, str], copy_tags: dict[str, str] | None = None) -> FakeAccount:
+    return FakeAccount(
+        images={
+            ("ami-src", r.OTHER_REGION): ImageFacts("ami-src", r.OTHER_REGION, "hvm", source_tags, ("snap-src",)),
+            ("ami-copy", r.REGION): ImageFacts("ami-copy", r.REGION, "hvm", copy_tags or {}, ("snap-copy",)),
+        },
+        permissions={("ami-src", r.OTHER_REGION): Principals(user_ids=(TRUSTED,))},
+    )
+
+
+def test_copy_restores_user_tags_and_provenance_without_overwriting() -> None:
+    account = _copy_account(
+        {"Name": "golden", "Owner": "platform", "aws:cloudformation:stack-name": "x"}, copy_tags={"Name": "mine"}
+    )
+    rec = r.copy_image("ami-copy", "ami-src", tags={"Name": "mine"})
+    evaluation = evaluate(parse_call(Envelope(rec)), Policy(), account, account)
+    (tagged,) = account.tagged
+    assert tagged == (
+        "ami-copy",
+        {"Owner": "platform", "ami-guard:source-image-id": "ami-src", "ami-guard:source-region": r.OTHER_REGION},
+        ("snap-copy",),
+    )
+    copy_finding = next(f for f in evaluation.findings if f.rule_id == "copy-tags-missing")
+    assert copy_finding.action is not None and copy_finding.action["status"] == "applied"
+    assert copy_finding.evidence["lostTags"] == {"Name": "golden", "Owner": "platform"}
+    assert sorted(f.rule_id for f in evaluation.findings) == ["copy-permissions-not-copied", "copy-tags-missing"]
+
+
+def test_copy_tag_restore_is_idempotent() -> None:
+    account = _copy_account({"Owner": "platform"})
+    rec = r.copy_image("ami-copy", "ami-src")
+    call = parse_call(Envelope(rec))
+    evaluate(call, Policy(), account, account)
+    second = evaluate(call, Policy(), account, account)
+    assert len(account.tagged) == 1
+    finding = next(f for f in second.findings if f.rule_id == "copy-tags-missing")
+    assert finding.action is not None and finding.action["status"] == "nothing to apply"
+
+
+def test_copy_with_copy_tags_off_reports_but_does_not_tag() -> None:
+    account = _copy_account({"Owner": "platform"})
+    rec = r.copy_image("ami-copy", "ami-src")
+    evaluation = evaluate(parse_call(Envelope(rec)), parse_policy({"copyTags": False}), account, account)
+    assert account.tagged == []
+    finding = next(f for f in evaluation.findings if f.rule_id == "copy-tags-missing")
+    assert finding.action is not None and finding.action["status"] == "off"
+
+
+def test_copy_of_untagged_source_loses_nothing() -> None:
+    account = _copy_account({"aws:only": "reserved"})
+    rec = r.copy_image("ami-copy", "ami-src")
+    evaluation = evaluate(parse_call(Envelope(rec)), Policy(), account, account)
+    assert "copy-tags-missing" not in [f.rule_id for f in evaluation.findings]
+    assert account.tagged == []
+
+
+def test_required_tags_are_checked_after_the_guards_own_tag_copy() -> None:
+    account = _copy_account({"Owner": "platform"})
+    rec = r.copy_image("ami-copy", "ami-src")
+    policy = parse_policy({"requiredTags": ["Owner", "CostCenter"]})
+    evaluation = evaluate(parse_call(Envelope(rec)), policy, account, account)
+    missing = next(f for f in evaluation.findings if f.rule_id == "image-missing-required-tags")
+    assert missing.evidence["missingTags"] == ["CostCenter"]
+
+
+@pytest.mark.parametrize(
+    ("rec", "expected"),
+    [
+        (r.create_image("ami-n", tags={"Owner": "a", "CostCenter": "1"}), []),
+        (r.create_image("ami-n", tags={"Owner": "a"}), ["image-missing-required-tags"]),
+        (r.register_image("ami-n", virtualization_type="hvm"), ["image-missing-required-tags"]),
+    ],
+)
+def test_required_tags_offline_use_the_events_tags(rec: dict[str, Any], expected: list[str]) -> None:
+    assert rule_ids(rec, parse_policy({"requiredTags": ["Owner", "CostCenter"]})) == expected
