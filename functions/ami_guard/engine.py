@@ -153,6 +153,8 @@ def _run_instances(result: Evaluation, policy: Policy, lookups: Lookups, actions
         launch = _resolve_template(result, launch, lookups)
         type_info = lookups.instance_type(launch.instance_type) if launch.instance_type else None
         if call.failed:
+            if not _may_be_virtualization_failure(call):
+                continue
             diagnosed = rules.virtualization_error(call.error_message) is not None
             virt = launch.virtualization_type or _image_virtualization(
                 result, launch, lookups, rules.LAUNCH_VIRTUALIZATION_MISMATCH, quiet=diagnosed
@@ -164,6 +166,16 @@ def _run_instances(result: Evaluation, policy: Policy, lookups: Lookups, actions
         if launch.instance_type and type_info is None:
             result.cannot_tell(rules.LAUNCH_PREVIOUS_GENERATION, f"instance type {launch.instance_type!r} is unknown")
         result.add(rules.launch_previous_generation(call, launch, type_info))
+
+
+_PARAMETER_ERRORS = ("InvalidParameterCombination", "InvalidParameterValue", "Unsupported", "UnsupportedOperation")
+
+
+def _may_be_virtualization_failure(call: ApiCall) -> bool:
+    """EC2 reports a virtualization mismatch as a parameter error; a refusal for permissions or capacity
+    happened before (or regardless of) that check, so it tells nothing and is not worth a lookup."""
+    code = (call.error_code or "").removeprefix("Client.").removeprefix("Server.")
+    return code in _PARAMETER_ERRORS or rules.virtualization_error(call.error_message) is not None
 
 
 def _resolve_template(result: Evaluation, launch: Launch, lookups: Lookups) -> Launch:
@@ -217,6 +229,7 @@ def _copy_image(result: Evaluation, policy: Policy, lookups: Lookups, actions: A
     if not call.succeeded or not image.image_id:
         return
     source_tags: Mapping[str, str] | None = None
+    source_missing: str | None = None
     applied: Mapping[str, str] = {}
     if not image.copy_image_tags:
         source_reason = "the record names no source AMI"
@@ -224,14 +237,17 @@ def _copy_image(result: Evaluation, policy: Policy, lookups: Lookups, actions: A
             try:
                 source_tags = lookups.image(image.source_image_id, image.source_region).tags
             except LookupUnavailable as exc:
-                source_reason = f"tags of source {image.source_image_id} not looked up: {exc}"
+                source_reason = source_missing = f"source {image.source_image_id} not looked up: {exc}"
         if source_tags is None:
             result.cannot_tell(rules.COPY_TAGS_MISSING, source_reason + " (reported as lost, not restored)")
         finding = rules.copy_tags_missing(call, image, source_tags)
         if finding is not None:
             action, applied = _restore_tags(call, image, source_tags, policy, lookups, actions)
             result.add(finding.with_action(action))
-    _permissions_not_copied(result, image, lookups)
+    if source_missing is not None:
+        result.cannot_tell(rules.COPY_PERMISSIONS_NOT_COPIED, source_missing)
+    else:
+        _permissions_not_copied(result, image, lookups)
     event_tags = None if image.copy_image_tags else {**image.tags, **applied}
     _required_tags(result, image, policy, lookups, event_tags=event_tags)
 

@@ -1,0 +1,161 @@
+"""`amiguard evaluate`: every input shape a user has at hand, exit codes, configuration, and the corpus."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ami_guard import cli
+from tests import records as r
+from tests.corpus import SAMPLES, needs_corpus
+
+PUBLIC = r.modify_image_attribute("ami-0123456789abcdef0", [{"group": "all"}], event_id="evt-public")
+SHARE = r.modify_image_attribute("ami-0123456789abcdef0", [{"userId": "444455556666"}], event_id="evt-share")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict[str, Any]], str]:
+    code = cli.main(["evaluate", "--offline", *argv])
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def write(path: Path, text: str | bytes) -> str:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _no_cdk_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # defaults, unless a test writes a cdk.json
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("raw.json", json.dumps(PUBLIC)),
+        ("envelope.json", json.dumps(r.envelope(PUBLIC))),
+        ("trail.json", json.dumps({"Records": [PUBLIC, SHARE]})),
+        ("trail.json.gz", gzip.compress(json.dumps({"Records": [PUBLIC, SHARE]}).encode())),
+        (
+            "lookup.json",
+            json.dumps({"Events": [{"EventId": "x", "EventName": "ModifyImageAttribute", "CloudTrailEvent": json.dumps(PUBLIC)}]}),
+        ),
+        ("lines.jsonl", json.dumps(r.envelope(PUBLIC)) + "\n\n" + json.dumps(SHARE) + "\n"),
+    ],
+)
+def test_every_input_shape(capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, content: str | bytes) -> None:
+    code, findings, err = run(capsys, write(tmp_path / name, content))
+    assert code == 0, err
+    assert findings[0]["rule_id"] == "ami-public"
+    assert findings[0]["event_id"] == "evt-public"
+    assert findings[0]["severity"] == "CRITICAL"
+    assert findings[0]["resources"][0]["id"] == "ami-0123456789abcdef0"
+    assert "finding(s)" in err
+
+
+def test_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(SHARE).encode())))
+    code, findings, _ = run(capsys, "-")
+    assert code == 0
+    assert [f["rule_id"] for f in findings] == ["ami-shared-untrusted"]
+
+
+def test_non_ec2_events_are_skipped_quietly(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    s3 = {"eventSource": "s3.amazonaws.com", "eventName": "PutObject", "awsRegion": "eu-west-1", "eventID": "s"}
+    code, findings, err = run(capsys, write(tmp_path / "mixed.json", json.dumps({"Records": [s3, SHARE]})))
+    assert code == 0 and len(findings) == 1
+    assert "1 not EC2 API calls" in err and "skipped a record" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("{not json", "not JSON"),
+        ("", "empty input"),
+        (b"\x1f\x8b\x08garbage", "not a valid gzip file"),
+        (b"\xff\xfe\x00bad", "not UTF-8"),
+        ('{"a": 1}\n{broken\n', "line 2 is not JSON"),
+    ],
+)
+def test_unreadable_input_exits_2_naming_file_and_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str | bytes, problem: str
+) -> None:
+    bad = write(tmp_path / "bad.json", content)
+    good = write(tmp_path / "good.json", json.dumps(PUBLIC))
+    code, findings, err = run(capsys, bad, good)
+    assert code == 2
+    assert f"{bad}: " in err and problem in err
+    assert [f["rule_id"] for f in findings] == ["ami-public"], "the readable input is still evaluated"
+
+
+def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, str(tmp_path / "nope.json"))
+    assert code == 2 and "nope.json: no such file" in err
+
+
+def test_malformed_record_is_named_not_fatal(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    odd = {"eventSource": "ec2.amazonaws.com", "eventName": "ModifyImageAttribute"}  # no region
+    code, _, err = run(capsys, write(tmp_path / "odd.json", json.dumps([odd, 42])))
+    assert code == 0
+    assert "skipped a record: the record has no awsRegion" in err
+    assert "2 malformed" in err
+
+
+def test_config_file_trusts_an_account(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = write(tmp_path / "guard.json", json.dumps({"trustedAccounts": ["444455556666"]}))
+    code, findings, _ = run(capsys, "--config", config, write(tmp_path / "s.json", json.dumps(SHARE)))
+    assert code == 0 and findings == []
+
+
+def test_cdk_json_in_working_directory_is_read(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    write(tmp_path / "cdk.json", json.dumps({"app": "x", "context": {"amiGuard": {"minSeverity": "CRITICAL"}}}))
+    code, findings, err = run(capsys, write(tmp_path / "t.json", json.dumps({"Records": [PUBLIC, SHARE]})))
+    assert code == 0
+    assert [f["rule_id"] for f in findings] == ["ami-public"]
+    assert "at or above CRITICAL" in err
+
+
+def test_bad_config_exits_2_naming_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = write(tmp_path / "guard.json", json.dumps({"trustedAccounts": ["123"]}))
+    code, _, err = run(capsys, "--config", config, write(tmp_path / "s.json", json.dumps(SHARE)))
+    assert code == 2 and "trustedAccounts" in err and "'123'" in err
+
+
+def test_offline_says_what_it_could_not_decide(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    launch = r.run_instances("ami-0pv", "m5.large", virtualization_type=None)
+    code, findings, err = run(capsys, write(tmp_path / "l.json", json.dumps(launch)))
+    assert code == 0 and findings == []
+    assert "launch-paravirtual not decided" in err and "--offline makes no AWS call" in err
+
+
+def test_installed_console_script_runs(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "amiguard"
+    if not script.exists():
+        pytest.fail(f"the set-up must install the amiguard console script next to {sys.executable}")
+    path = write(tmp_path / "p.json", json.dumps(PUBLIC))
+    done = subprocess.run(
+        [str(script), "evaluate", "--offline", path], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["rule_id"] == "ami-public"
+
+
+@needs_corpus
+def test_corpus_directory_offline(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.test_corpus import EXPECTED
+
+    code, findings, err = run(capsys, str(SAMPLES))
+    assert code == 0, err
+    expected = sorted(rule for rules in EXPECTED.values() if rules for rule in rules)
+    assert sorted(f["rule_id"] for f in findings) == expected
+    assert "4 not EC2 API calls, 0 malformed" in err
