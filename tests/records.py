@@ -195,15 +195,11 @@ def run_instances(
                 item["virtualizationType"] = virtualization_type
             items.append(item)
         response = {"requestId": str(uuid.uuid4()), "ownerId": ACCOUNT, "instancesSet": {"items": items}}
-    return record(
-        "RunInstances", request, response, error_code=error_code, error_message=error_message, **kw
-    )
+    return record("RunInstances", request, response, error_code=error_code, error_message=error_message, **kw)
 
 
 def _tag_spec(tags: dict[str, str]) -> dict[str, Any]:
-    return {
-        "items": [{"resourceType": "image", "tags": [{"key": k, "value": v} for k, v in tags.items()]}]
-    }
+    return {"items": [{"resourceType": "image", "tags": [{"key": k, "value": v} for k, v in tags.items()]}]}
 
 
 PV_ON_M5_MESSAGE = (

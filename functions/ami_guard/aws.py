@@ -57,7 +57,7 @@ def client_factory(connect_timeout_seconds: int = 5, read_timeout_seconds: int =
                 connect_timeout=connect_timeout_seconds,
                 read_timeout=read_timeout_seconds,
             )
-            cache[key] = boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+            cache[key] = boto3.client(service, region_name=region, config=config)
         return cache[key]
 
     return get
@@ -131,7 +131,9 @@ class Ec2Lookups:
             virtualization_type=image.get("VirtualizationType"),
             tags={t["Key"]: t.get("Value", "") for t in image.get("Tags", []) if "Key" in t},
             snapshot_ids=tuple(
-                m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")
+                m["Ebs"]["SnapshotId"]
+                for m in image.get("BlockDeviceMappings", [])
+                if m.get("Ebs", {}).get("SnapshotId")
             ),
         )
 

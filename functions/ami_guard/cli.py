@@ -191,7 +191,11 @@ def _summary(tally: Tally, policy: Policy, offline: bool, err: TextIO) -> None:
         f"{tally.skipped_quiet} not EC2 API calls, {tally.skipped} malformed; "
         f"{found} finding(s) at or above {policy.min_severity.name}"
         + (f" ({by_severity})" if by_severity else "")
-        + (f"; {tally.undetermined} check(s) need an AWS lookup" + (" (offline)" if offline else "") if tally.undetermined else "")
+        + (
+            f"; {tally.undetermined} check(s) need an AWS lookup" + (" (offline)" if offline else "")
+            if tally.undetermined
+            else ""
+        )
         + (f"; {tally.unreadable} input(s) unreadable" if tally.unreadable else "")
         + (f"; {tally.lookup_errors} lookup error(s)" if tally.lookup_errors else "")
         + "\n"

@@ -79,9 +79,8 @@ def parse_policy(block: Any) -> Policy:
         raise ConfigError(f"{contract.CONTEXT_KEY}: expected an object, got {type(block).__name__}")
     unknown = sorted(set(block) - set(KNOWN_KEYS))
     if unknown:
-        raise ConfigError(
-            f"{contract.CONTEXT_KEY}: unknown key(s) {', '.join(map(repr, unknown))}; known keys: {', '.join(KNOWN_KEYS)}"
-        )
+        names = ", ".join(map(repr, unknown))
+        raise ConfigError(f"{contract.CONTEXT_KEY}: unknown key(s) {names}; known keys: {', '.join(KNOWN_KEYS)}")
     return Policy(
         trusted_accounts=frozenset(_strings(block, "trustedAccounts", _check_account)),
         trusted_organizations=frozenset(_strings(block, "trustedOrganizations", _check_organization)),

@@ -62,8 +62,7 @@ class Actions(Protocol):
         """Remove exactly these principals, then return the launch permissions as they are now."""
         ...
 
-    def tag_image(self, image_id: str, region: str, tags: Mapping[str, str], snapshot_ids: tuple[str, ...]) -> None:
-        ...
+    def tag_image(self, image_id: str, region: str, tags: Mapping[str, str], snapshot_ids: tuple[str, ...]) -> None: ...
 
 
 @dataclass
@@ -317,7 +316,7 @@ def _required_tags(
     if not policy.required_tags or not call.succeeded or not image.image_id:
         return
     try:
-        tags: Mapping[str, str] | None = lookups.image(image.image_id, call.region).tags
+        tags: Mapping[str, str] = lookups.image(image.image_id, call.region).tags
     except LookupUnavailable as exc:
         if event_tags is None:
             result.cannot_tell(rules.IMAGE_MISSING_REQUIRED_TAGS, f"tags of {image.image_id} not looked up: {exc}")

@@ -313,9 +313,7 @@ def launches(call: ApiCall) -> list[Launch]:
         if instance_id := _scalar(item.get("instanceId")):
             ids.append(instance_id)
     if grouped:
-        return [
-            Launch(image, itype, virt, tuple(ids), template) for (image, itype, virt), ids in grouped.items()
-        ]
+        return [Launch(image, itype, virt, tuple(ids), template) for (image, itype, virt), ids in grouped.items()]
     images: list[str | None] = list(dict.fromkeys(requested_images)) or [None]
     if images == [None] and requested_type is None and template is None:
         return []

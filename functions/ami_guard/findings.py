@@ -32,7 +32,11 @@ def partition_of(region: str) -> str:
     return "aws"
 
 
-_CONSOLE_DOMAIN = {"aws": "console.aws.amazon.com", "aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}
+_CONSOLE_DOMAIN = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
 _CONSOLE_FRAGMENT = {
     "image": "ImageDetails:imageId={id}",
     "snapshot": "SnapshotDetails:snapshotId={id}",

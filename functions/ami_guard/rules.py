@@ -238,7 +238,9 @@ def launch_virtualization_mismatch(
     else:
         diagnosis = {"source": "error message", **diagnosis}
     virt = image_virtualization or (
-        PARAVIRTUAL if diagnosis.get("requiredVirtualizationType") == HVM else diagnosis.get("unsupportedVirtualizationType")
+        PARAVIRTUAL
+        if diagnosis.get("requiredVirtualizationType") == HVM
+        else diagnosis.get("unsupportedVirtualizationType")
     )
     supported = sorted(type_info.virtualization_types) if type_info else None
     itype = launch.instance_type or diagnosis.get("instanceType")
@@ -417,9 +419,7 @@ def copy_permissions_not_copied(
     )
 
 
-def missing_required_tags(
-    call: ApiCall, image: NewImage, tags: Mapping[str, str], policy: Policy
-) -> Finding | None:
+def missing_required_tags(call: ApiCall, image: NewImage, tags: Mapping[str, str], policy: Policy) -> Finding | None:
     """Every new AMI carries the tags in requiredTags."""
     if not call.succeeded or not policy.required_tags:
         return None

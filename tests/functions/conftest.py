@@ -9,12 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-from moto.ec2 import ec2_backends
-
 from ami_guard.config import Policy
 from ami_guard.guard import Dependencies, build_dependencies
 from ami_guard.settings import Settings
+from moto import mock_aws
+from moto.ec2 import ec2_backends
+
 from tests import records as r
 
 
@@ -59,7 +59,9 @@ class Account:
         sqs = boto3.client("sqs", region_name=r.REGION)
         out: list[dict[str, Any]] = []
         while True:
-            batch = sqs.receive_message(QueueUrl=queue_url or self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            batch = sqs.receive_message(QueueUrl=queue_url or self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
             if not batch:
                 return out
             for message in batch:

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aws_lambda_powertools import Logger
-from moto.sns import sns_backends
-
 from ami_guard import contract
 from ami_guard.config import Policy, parse_policy, to_environment
 from ami_guard.guard import process
 from ami_guard.handlers import image_guard, launch_guard, permission_guard
+from aws_lambda_powertools import Logger
+from moto.sns import sns_backends
+
 from tests import records as r
 from tests.corpus import SAMPLES, needs_corpus
 from tests.functions.conftest import Account
@@ -98,7 +98,9 @@ def test_copy_gets_source_tags_across_regions_onto_image_and_snapshots(account: 
     source = account.make_image(r.OTHER_REGION, tags={"Name": "golden", "Owner": "platform", "CostCenter": "42"})
     copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
     account.ec2().create_tags(Resources=[copy], Tags=[{"Key": "Name", "Value": "mine"}])
-    snapshot = account.ec2().describe_images(ImageIds=[copy])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    snapshot = account.ec2().describe_images(ImageIds=[copy])["Images"][0]["BlockDeviceMappings"][0]["Ebs"][
+        "SnapshotId"
+    ]
     event = r.envelope(r.copy_image(copy, source, tags={"Name": "mine"}))
     deps = account.deps(parse_policy({"requiredTags": ["Owner"]}), contract.IMAGE_EVENTS)
     # When the image guard handles the CopyImage event
@@ -210,7 +212,9 @@ def test_malformed_event_is_logged_once_and_skipped(deployed_env: Account, event
     assert launch_guard.lambda_handler(event, FakeContext())["status"] == "skipped"  # type: ignore[arg-type]
     # ... and says why in exactly one structured line
     stream = io.StringIO()
-    result = process(event, launch_guard.dependencies(), Logger(service=f"ami-guard-test-{uuid.uuid4()}", stream=stream))
+    result = process(
+        event, launch_guard.dependencies(), Logger(service=f"ami-guard-test-{uuid.uuid4()}", stream=stream)
+    )
     logs = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["message"] for line in logs] == ["Skipped event"]
     assert logs[0]["reason"] == result["reason"] and logs[0]["level"] == "WARNING"

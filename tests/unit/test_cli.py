@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from ami_guard import cli
+
 from tests import records as r
 from tests.corpus import SAMPLES, needs_corpus
 
@@ -48,7 +48,13 @@ def _no_cdk_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("trail.json.gz", gzip.compress(json.dumps({"Records": [PUBLIC, SHARE]}).encode())),
         (
             "lookup.json",
-            json.dumps({"Events": [{"EventId": "x", "EventName": "ModifyImageAttribute", "CloudTrailEvent": json.dumps(PUBLIC)}]}),
+            json.dumps(
+                {
+                    "Events": [
+                        {"EventId": "x", "EventName": "ModifyImageAttribute", "CloudTrailEvent": json.dumps(PUBLIC)}
+                    ]
+                }
+            ),
         ),
         ("lines.jsonl", json.dumps(r.envelope(PUBLIC)) + "\n\n" + json.dumps(SHARE) + "\n"),
     ],

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from ami_guard.events import (
     Envelope,
     Principals,
@@ -13,6 +12,7 @@ from ami_guard.events import (
     new_image,
     parse_call,
 )
+
 from tests import records as r
 
 
@@ -127,7 +127,11 @@ def test_older_operation_type_form_is_understood() -> None:
 def test_removal_lands_in_removed() -> None:
     rec = r.record(
         "ModifyImageAttribute",
-        {"imageId": "ami-1", "attributeType": "launchPermission", "launchPermission": {"remove": {"items": [{"group": "all"}]}}},
+        {
+            "imageId": "ami-1",
+            "attributeType": "launchPermission",
+            "launchPermission": {"remove": {"items": [{"group": "all"}]}},
+        },
     )
     change = launch_permission_change(_call(rec))
     assert change is not None and change.removed.public and not change.added

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from ami_guard.config import Policy, parse_policy
 from ami_guard.engine import ImageFacts, evaluate
 from ami_guard.events import Envelope, Principals, parse_call
 from ami_guard.offline import OfflineLookups
+
 from tests import records as r
 from tests.fakes import FakeAccount
 
@@ -32,7 +32,11 @@ DENIED = {"error_code": "Client.UnauthorizedOperation", "error_message": "You ar
     ("name", "rec", "expected"),
     [
         ("public", r.modify_image_attribute("ami-1", [{"group": "all"}]), ["ami-public"]),
-        ("public + trusted", r.modify_image_attribute("ami-1", [{"group": "all"}, {"userId": TRUSTED}]), ["ami-public"]),
+        (
+            "public + trusted",
+            r.modify_image_attribute("ami-1", [{"group": "all"}, {"userId": TRUSTED}]),
+            ["ami-public"],
+        ),
         (
             "public + outsider",
             r.modify_image_attribute("ami-1", [{"group": "all"}, {"userId": OUTSIDER}]),
@@ -45,7 +49,8 @@ DENIED = {"error_code": "Client.UnauthorizedOperation", "error_message": "You ar
         (
             "OU of trusted org",
             r.modify_image_attribute(
-                "ami-1", [{"organizationalUnitArn": "arn:aws:organizations::111111111111:ou/o-abcdefghij/ou-ab12-cdefghij"}]
+                "ami-1",
+                [{"organizationalUnitArn": "arn:aws:organizations::111111111111:ou/o-abcdefghij/ou-ab12-cdefghij"}],
             ),
             [],
         ),
@@ -59,7 +64,11 @@ DENIED = {"error_code": "Client.UnauthorizedOperation", "error_message": "You ar
         ("denied outsider", r.modify_image_attribute("ami-1", [{"userId": OUTSIDER}], **DENIED), ["ami-share-denied"]),
         ("denied trusted", r.modify_image_attribute("ami-1", [{"userId": TRUSTED}], **DENIED), []),
         ("snapshot public", r.modify_snapshot_attribute("snap-1", [{"group": "all"}]), ["snapshot-public"]),
-        ("snapshot outsider", r.modify_snapshot_attribute("snap-1", [{"userId": OUTSIDER}]), ["snapshot-shared-untrusted"]),
+        (
+            "snapshot outsider",
+            r.modify_snapshot_attribute("snap-1", [{"userId": OUTSIDER}]),
+            ["snapshot-shared-untrusted"],
+        ),
         ("snapshot trusted", r.modify_snapshot_attribute("snap-1", [{"userId": TRUSTED}]), []),
         ("snapshot denied", r.modify_snapshot_attribute("snap-1", [{"group": "all"}], **DENIED), []),
         ("bpa disabled", r.disable_block_public_access(), ["ami-block-public-access-disabled"]),
@@ -139,7 +148,10 @@ def test_launch_template_failed_launch_is_resolved_through_the_template() -> Non
     )
     rec = r.record(
         "RunInstances",
-        {"instancesSet": {"items": [{"minCount": 1, "maxCount": 1}]}, "launchTemplate": {"launchTemplateId": "lt-0123"}},
+        {
+            "instancesSet": {"items": [{"minCount": 1, "maxCount": 1}]},
+            "launchTemplate": {"launchTemplateId": "lt-0123"},
+        },
         None,
         error_code="Client.InvalidParameterCombination",
         error_message="Launch failed",

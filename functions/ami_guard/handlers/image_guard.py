@@ -1,4 +1,8 @@
-"""Image guard. Trigger: EventBridge rule on CloudTrail RegisterImage, CopyImage and CreateImage. Output: one SNS alert per finding."""
+"""Image guard.
+
+Trigger: EventBridge rule on CloudTrail RegisterImage, CopyImage and CreateImage.
+Output: one SNS alert per finding at or above minSeverity.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Launch guard. Trigger: EventBridge rule on CloudTrail RunInstances. Output: one SNS alert per finding."""
+"""Launch guard.
+
+Trigger: EventBridge rule on CloudTrail RunInstances.
+Output: one SNS alert per finding at or above minSeverity.
+"""
 
 from __future__ import annotations
 

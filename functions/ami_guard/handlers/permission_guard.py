@@ -1,4 +1,9 @@
-"""Permission guard. Trigger: EventBridge rule on CloudTrail ModifyImageAttribute, ModifySnapshotAttribute and DisableImageBlockPublicAccess. Output: one SNS alert per finding."""
+"""Permission guard.
+
+Trigger: EventBridge rule on CloudTrail ModifyImageAttribute, ModifySnapshotAttribute and
+DisableImageBlockPublicAccess.
+Output: one SNS alert per finding at or above minSeverity.
+"""
 
 from __future__ import annotations
 
