@@ -9,12 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
-from ami_guard.config import Policy
-from ami_guard.guard import Dependencies, build_dependencies
-from ami_guard.settings import Settings
 from moto import mock_aws
 from moto.ec2 import ec2_backends
 
+from ami_guard.config import Policy
+from ami_guard.guard import Dependencies, build_dependencies
+from ami_guard.settings import Settings
 from tests import records as r
 
 

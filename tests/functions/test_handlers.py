@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Logger
+from moto.sns import sns_backends
+
 from ami_guard import contract
 from ami_guard.config import Policy, parse_policy, to_environment
 from ami_guard.guard import process
 from ami_guard.handlers import image_guard, launch_guard, permission_guard
-from aws_lambda_powertools import Logger
-from moto.sns import sns_backends
-
 from tests import records as r
 from tests.corpus import SAMPLES, needs_corpus
 from tests.functions.conftest import Account

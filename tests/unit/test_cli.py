@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ami_guard import cli
 
+from ami_guard import cli
 from tests import records as r
 from tests.corpus import SAMPLES, needs_corpus
 

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from ami_guard import contract
 from ami_guard.config import ConfigError, Policy, from_environment, parse_policy, to_environment
 from ami_guard.findings import Severity

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+
 from ami_guard.config import Policy, parse_policy
 from ami_guard.engine import evaluate
 from ami_guard.events import SkipEvent, iter_records, parse_call
 from ami_guard.offline import OfflineLookups
-
 from tests.corpus import SAMPLES, needs_corpus, sample_files
 
 pytestmark = [needs_corpus, pytest.mark.corpus]

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from ami_guard.events import (
     Envelope,
     Principals,
@@ -12,7 +13,6 @@ from ami_guard.events import (
     new_image,
     parse_call,
 )
-
 from tests import records as r
 
 

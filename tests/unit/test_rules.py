@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ami_guard.config import Policy, parse_policy
 from ami_guard.engine import ImageFacts, evaluate
 from ami_guard.events import Envelope, Principals, parse_call
 from ami_guard.offline import OfflineLookups
-
 from tests import records as r
 from tests.fakes import FakeAccount
 
