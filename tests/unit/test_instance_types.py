@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ami_guard.instance_types import (
     PARAVIRTUAL_FAMILIES,
     PREVIOUS_GENERATION_FAMILIES,
