@@ -1,0 +1,1 @@
+"""The AMI Guard CDK stack and its components."""

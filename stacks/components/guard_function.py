@@ -1,0 +1,121 @@
+"""One guard Lambda: the functions/ asset, the Powertools layer, its own log group and its own role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ami_guard import contract
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+"""The one code asset: handler strings are relative to it, exactly as pytest imports them."""
+
+ASSET_EXCLUDES = (
+    "**/__pycache__",
+    "**/*.pyc",
+    "**/*.egg-info",
+    "**/.mypy_cache",
+    "**/.pytest_cache",
+    "**/.ruff_cache",
+    "**/.hypothesis",
+    "**/.DS_Store",
+)
+
+# Powertools for AWS Lambda (Python) public layer. The version must equal the aws-lambda-powertools pin in
+# requirements-dev.txt (tests/infra checks it against the installed package), so that what is tested locally is
+# what runs in Lambda. Source of the pair: aws-powertools/powertools-lambda-python PR #5869
+# "docs(layer): update layer version number - v3.4.1" (merged 2025-01-14), which sets
+# aws_lambda_powertools/shared/version.py to 3.4.1 and states that v3.4.1 "creates the layer version 6 in x86_64 and
+# arm64 versions" (PR #5785 likewise gives v3.4.0 -> 5). No public source could be found for a newer release.
+POWERTOOLS_VERSION = "3.4.1"
+POWERTOOLS_LAYER_VERSION = 6
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+MEMORY_SIZE_MB = 256
+TIMEOUT_SECONDS = 60
+LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+POWERTOOLS_LOG_LEVEL = "INFO"
+
+
+def powertools_layer_arn(stack: Stack) -> str:
+    """The layer ARN in the stack's own partition and region (tokens: the stack stays environment-agnostic)."""
+    return (
+        f"arn:{stack.partition}:lambda:{stack.region}:{POWERTOOLS_LAYER_ACCOUNT}:"
+        f"layer:{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
+    )
+
+
+class GuardFunction(Construct):
+    """A guard Lambda with no AWS managed policy: its role may write to its own log group and nothing else yet.
+
+    Callers grant the rest (EC2 actions, topic publishing) on `role`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        # Retained: these logs are the audit trail of what the guard saw and did, and must outlive the stack.
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"AMI Guard: {description}",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogGroup",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=list(ASSET_EXCLUDES)),
+            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_layer_arn(stack))],
+            memory_size=MEMORY_SIZE_MB,
+            timeout=Duration.seconds(TIMEOUT_SECONDS),
+            role=self.role,
+            log_group=self.log_group,
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": POWERTOOLS_LOG_LEVEL,
+            },
+        )
+        # The function depends on its role's whole subtree; the role itself is already implied by Fn::GetAtt, which
+        # cfn-lint reports (W3005). Keep only the dependency that matters: the policy must exist before the function.
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        assert isinstance(policy, iam.CfnPolicy)
+        function = self.function.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.add_override("DependsOn", [policy.logical_id])
