@@ -20,6 +20,7 @@ from ami_guard import alerts, contract
 from ami_guard.config import ConfigError, Policy, parse_policy
 from ami_guard.engine import Lookups, evaluate
 from ami_guard.events import SkipEvent, iter_records, parse_call
+from ami_guard.findings import Severity
 
 EXIT_OK = 0
 EXIT_LOOKUP_FAILED = 1
@@ -166,7 +167,8 @@ def _evaluate_document(label: str, document: Any, policy: Policy, lookups: Looku
             evaluation = evaluate(call, policy, lookups, actions=None)
         except (BotoCoreError, ClientError) as exc:
             tally.lookup_errors += 1
-            print(f"amiguard: {label}: event {call.event_id}: AWS lookup failed: {exc}", file=sys.stderr)
+            hint = "" if isinstance(exc, ClientError) else " (no AWS access? use --offline)"
+            print(f"amiguard: {label}: event {call.event_id}: AWS lookup failed: {exc}{hint}", file=sys.stderr)
             continue
         tally.evaluated += 1
         for note in evaluation.undetermined:
@@ -185,7 +187,9 @@ def _evaluate_document(label: str, document: Any, policy: Policy, lookups: Looku
 
 def _summary(tally: Tally, policy: Policy, offline: bool, err: TextIO) -> None:
     found = sum(tally.findings.values())
-    by_severity = ", ".join(f"{n} {s}" for s, n in sorted(tally.findings.items(), key=lambda kv: kv[0]))
+    by_severity = ", ".join(
+        f"{tally.findings[s.name]} {s.name}" for s in sorted(Severity, reverse=True) if tally.findings[s.name]
+    )
     err.write(
         f"amiguard: {tally.files} input(s), {tally.records} record(s): {tally.evaluated} evaluated, "
         f"{tally.skipped_quiet} not EC2 API calls, {tally.skipped} malformed; "

@@ -174,7 +174,12 @@ class FakeContext:
 
 @pytest.fixture
 def deployed_env(account: Account, monkeypatch: pytest.MonkeyPatch) -> Account:
-    env = {**to_environment(parse_policy({"minSeverity": "LOW"})), contract.ENV_TOPIC_ARN: account.topic_arn}
+    env = {
+        **to_environment(parse_policy({"minSeverity": "LOW"})),
+        contract.ENV_TOPIC_ARN: account.topic_arn,
+        "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for module in (permission_guard, launch_guard, image_guard):
@@ -182,10 +187,18 @@ def deployed_env(account: Account, monkeypatch: pytest.MonkeyPatch) -> Account:
     return account
 
 
-def test_lambda_handler_with_own_record(deployed_env: Account) -> None:
+def test_lambda_handler_with_own_record(deployed_env: Account, capsys: pytest.CaptureFixture[str]) -> None:
     event = r.envelope(r.modify_snapshot_attribute("snap-0123456789abcdef0", [{"group": "all"}]))
     result = permission_guard.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
     assert result["published"] == ["snapshot-public"]
+    # One Findings metric (CloudWatch embedded metric format) with the rule and severity as dimensions
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (metric,) = [m for m in emf if "Findings" in m]
+    assert metric["Findings"] == [1.0]
+    assert (metric["rule_id"], metric["severity"]) == ("snapshot-public", "CRITICAL")
+    directive = metric["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == contract.METRICS_NAMESPACE
+    assert sorted(directive["Dimensions"][0]) == ["rule_id", "service", "severity"]
 
 
 @needs_corpus
