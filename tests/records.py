@@ -72,6 +72,12 @@ def record(
 
 
 def envelope(rec: dict[str, Any]) -> dict[str, Any]:
+    return envelope_of(copy.deepcopy(rec))
+
+
+def envelope_of(detail: Any) -> dict[str, Any]:
+    """An EventBridge envelope around anything (the record as is, even a malformed one)."""
+    rec = detail if isinstance(detail, dict) else {}
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -81,7 +87,7 @@ def envelope(rec: dict[str, Any]) -> dict[str, Any]:
         "time": rec.get("eventTime"),
         "region": rec.get("awsRegion", REGION),
         "resources": [],
-        "detail": copy.deepcopy(rec),
+        "detail": detail,
     }
 
 
