@@ -18,16 +18,27 @@ from ami_guard import contract
 from ami_guard.config import ConfigError, parse_policy
 from stacks.ami_guard_stack import AmiGuardStack
 
+STACK_NAME = "AmiGuard"
+
+
+def build(app: App) -> AmiGuardStack:
+    """The stack from the app's amiGuard context, checked by cdk-nag when the app synthesizes.
+
+    Raises ConfigError, naming the key and the value, when the context is malformed.
+    """
+    policy = parse_policy(app.node.try_get_context(contract.CONTEXT_KEY))
+    stack = AmiGuardStack(app, STACK_NAME, policy=policy)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stack
+
 
 def main() -> int:
     app = App()
     try:
-        policy = parse_policy(app.node.try_get_context(contract.CONTEXT_KEY))
+        build(app)
     except ConfigError as exc:
-        print(f"error: invalid '{contract.CONTEXT_KEY}' context: {exc}", file=sys.stderr)
+        print(f"error: invalid '{contract.CONTEXT_KEY}' configuration: {exc}", file=sys.stderr)
         return 1
-    AmiGuardStack(app, "AmiGuard", policy=policy)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()
     return 0
 

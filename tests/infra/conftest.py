@@ -1,0 +1,120 @@
+"""Builders shared by the infrastructure tests: an AmiGuardStack synthesized exactly as `cdk synth` builds it.
+
+Each test module builds its stacks once (module-scoped fixtures); a synthesis costs about a second.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import py_compile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+
+import app as cdk_app
+from ami_guard import contract
+from stacks.ami_guard_stack import AmiGuardStack
+from stacks.components.guard_function import FUNCTIONS_DIR
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+TRUSTED_ACCOUNT = "111122223333"
+TRUSTED_ORGANIZATION = "arn:aws:organizations::111122223333:organization/o-abcdefghij"
+DEFAULT_BLOCK: Mapping[str, Any] = {
+    "trustedAccounts": [TRUSTED_ACCOUNT],
+    "trustedOrganizations": [TRUSTED_ORGANIZATION],
+    "alertEmails": [],
+    "minSeverity": "LOW",
+    "remediate": False,
+    "copyTags": True,
+    "requiredTags": ["Owner", "CostCenter"],
+}
+REMEDIATE_BLOCK: Mapping[str, Any] = {
+    **DEFAULT_BLOCK,
+    "alertEmails": ["secops@example.com", "cloud-team@example.org"],
+    "minSeverity": "HIGH",
+    "remediate": True,
+    "copyTags": False,
+}
+
+HANDLERS = (contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.IMAGE_HANDLER)
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    app: App
+    stack: AmiGuardStack
+    template: Template
+
+    def resources(self, kind: str) -> dict[str, Any]:
+        return dict(self.template.find_resources(kind))
+
+    def only(self, kind: str) -> str:
+        """The logical id of the one resource of this type."""
+        (logical_id,) = self.resources(kind)
+        return logical_id
+
+    def function_id(self, handler: str) -> str:
+        (logical_id,) = self.template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}})
+        return str(logical_id)
+
+    def function(self, handler: str) -> dict[str, Any]:
+        props: dict[str, Any] = self.resources("AWS::Lambda::Function")[self.function_id(handler)]["Properties"]
+        return props
+
+    def role_id(self, handler: str) -> str:
+        return str(self.function(handler)["Role"]["Fn::GetAtt"][0])
+
+
+def synthesize(block: Mapping[str, Any], outdir: Path) -> Synthesized:
+    """Build the app through app.build, as `cdk synth` does, with `block` as the amiGuard context."""
+    # Python writes bytecode next to the sources on import; make sure some is there so that the asset tests are
+    # meaningful whatever PYTHONDONTWRITEBYTECODE says.
+    py_compile.compile(str(FUNCTIONS_DIR / "ami_guard" / "contract.py"), doraise=True)
+    app = App(context={contract.CONTEXT_KEY: dict(block)}, outdir=str(outdir))
+    stack = cdk_app.build(app)
+    return Synthesized(app=app, stack=stack, template=Template.from_stack(stack))
+
+
+@pytest.fixture(scope="module")
+def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(DEFAULT_BLOCK, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="module")
+def remediate_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(REMEDIATE_BLOCK, tmp_path_factory.mktemp("cdk.out"))
+
+
+def action_values(node: Any) -> Iterator[str]:
+    """Every value of every Action/NotAction key anywhere in a template fragment."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key in ("Action", "NotAction"):
+                yield from [value] if isinstance(value, str) else value
+            else:
+                yield from action_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from action_values(item)
+
+
+def render(value: Any) -> str:
+    """A readable form of an intrinsic: Fn::Join of literals and ${Ref}, ${LogicalId.Attr} for Fn::GetAtt."""
+    if isinstance(value, Mapping):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(render(part) for part in parts)
+        if "Ref" in value:
+            return "${" + str(value["Ref"]) + "}"
+        if "Fn::GetAtt" in value:
+            return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+    return str(value)

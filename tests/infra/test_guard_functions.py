@@ -1,0 +1,157 @@
+"""The three guard functions and the rules that feed them, as the default policy synthesizes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Match
+
+from ami_guard import contract
+from ami_guard.config import parse_policy, to_environment
+from stacks.components import guard_function
+from stacks.components.guard_rule import MAX_EVENT_AGE, RETRY_ATTEMPTS
+from tests.infra.conftest import DEFAULT_BLOCK, HANDLERS, Synthesized, render
+
+RULES = [
+    (contract.PERMISSION_HANDLER, contract.PERMISSION_EVENTS),
+    (contract.LAUNCH_HANDLER, contract.LAUNCH_EVENTS),
+    (contract.IMAGE_HANDLER, contract.IMAGE_EVENTS),
+]
+
+
+@pytest.mark.parametrize(("handler", "event_names"), RULES)
+def test_each_rule_forwards_exactly_its_cloudtrail_events_to_its_function(
+    default_stack: Synthesized, handler: str, event_names: tuple[str, ...]
+) -> None:
+    # Given the default stack, when its rules are read, then one rule matches exactly these calls for this function
+    default_stack.template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_equals(
+                {
+                    "source": ["aws.ec2"],
+                    "detail-type": [contract.DETAIL_TYPE],
+                    "detail": {"eventSource": [contract.EVENT_SOURCE], "eventName": list(event_names)},
+                }
+            ),
+            "EventBusName": Match.absent(),
+            "State": "ENABLED",
+            "Targets": [
+                {
+                    "Arn": {"Fn::GetAtt": [default_stack.function_id(handler), "Arn"]},
+                    "Id": Match.any_value(),
+                    "RetryPolicy": {
+                        "MaximumRetryAttempts": RETRY_ATTEMPTS,
+                        "MaximumEventAgeInSeconds": MAX_EVENT_AGE.to_seconds(),
+                    },
+                }
+            ],
+        },
+    )
+
+
+def test_there_is_one_rule_and_one_invoke_permission_per_function(default_stack: Synthesized) -> None:
+    default_stack.template.resource_count_is("AWS::Events::Rule", 3)
+    default_stack.template.resource_count_is("AWS::Lambda::Function", 3)
+    for handler in HANDLERS:
+        default_stack.template.has_resource_properties(
+            "AWS::Lambda::Permission",
+            {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Fn::GetAtt": [default_stack.function_id(handler), "Arn"]},
+                "Principal": "events.amazonaws.com",
+            },
+        )
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_function_runs_python313_on_arm64_with_the_pinned_powertools_layer(
+    default_stack: Synthesized, handler: str
+) -> None:
+    function = default_stack.function(handler)
+
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    assert function["MemorySize"] == 256
+    assert function["Timeout"] == 60
+    assert "ReservedConcurrentExecutions" not in function
+    assert [render(layer) for layer in function["Layers"]] == [
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python313-arm64:{guard_function.POWERTOOLS_LAYER_VERSION}"
+    ]
+
+
+def test_layer_number_belongs_to_the_installed_powertools_version() -> None:
+    # The layer constant is only right for the Powertools version it was looked up for; that version must be the
+    # one installed (requirements-dev.txt), so that tests exercise the library the functions run with.
+    from aws_lambda_powertools.shared.version import VERSION
+
+    assert guard_function.POWERTOOLS_VERSION == VERSION
+    assert (guard_function.POWERTOOLS_VERSION, guard_function.POWERTOOLS_LAYER_VERSION) == ("3.4.1", 6)
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_function_environment_carries_the_policy_and_the_topic(default_stack: Synthesized, handler: str) -> None:
+    variables = default_stack.function(handler)["Environment"]["Variables"]
+
+    assert variables == {
+        **to_environment(parse_policy(DEFAULT_BLOCK)),
+        contract.ENV_TOPIC_ARN: {"Ref": default_stack.only("AWS::SNS::Topic")},
+        "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    assert variables[contract.ENV_TRUSTED_ACCOUNTS] == "111122223333"
+    assert variables[contract.ENV_MIN_SEVERITY] == "LOW"
+    assert variables[contract.ENV_REQUIRED_TAGS] == '["Owner", "CostCenter"]'
+
+
+def test_remediate_policy_reaches_the_functions(remediate_stack: Synthesized) -> None:
+    for handler in HANDLERS:
+        variables = remediate_stack.function(handler)["Environment"]["Variables"]
+        assert variables[contract.ENV_REMEDIATE] == "true"
+        assert variables[contract.ENV_COPY_TAGS] == "false"
+        assert variables[contract.ENV_MIN_SEVERITY] == "HIGH"
+
+
+def test_each_function_logs_to_its_own_retained_log_group_kept_one_year(default_stack: Synthesized) -> None:
+    log_groups = default_stack.resources("AWS::Logs::LogGroup")
+    used = {default_stack.function(handler)["LoggingConfig"]["LogGroup"]["Ref"] for handler in HANDLERS}
+
+    assert used == set(log_groups)
+    assert len(used) == 3
+    for log_group in log_groups.values():
+        assert log_group["Properties"]["RetentionInDays"] == 365
+        assert log_group["DeletionPolicy"] == "Retain"
+        assert log_group["UpdateReplacePolicy"] == "Retain"
+
+
+def test_code_asset_is_the_functions_directory_without_build_debris(default_stack: Synthesized) -> None:
+    # Given the sources (with the bytecode Python writes beside them) and the one asset staged for the functions
+    sources = {
+        path.relative_to(guard_function.FUNCTIONS_DIR)
+        for path in guard_function.FUNCTIONS_DIR.rglob("*")
+        if path.is_file() and not any(part == "__pycache__" or part.endswith(".egg-info") for part in path.parts)
+    }
+    (asset,) = Path(default_stack.app.outdir).glob("asset.*")
+    staged = {path.relative_to(asset) for path in asset.rglob("*") if path.is_file()}
+
+    # Then every function has the same code, the staged asset is the source tree, and nothing else came along
+    assert Path(__file__).resolve().parents[2] / "functions" == guard_function.FUNCTIONS_DIR
+    assert len({str(default_stack.function(handler)["Code"]) for handler in HANDLERS}) == 1
+    assert Path("ami_guard/handlers/permission_guard.py") in staged
+    assert staged == {path for path in sources if path.suffix != ".pyc"}
+    assert not [path for path in staged if "__pycache__" in path.parts or path.suffix == ".pyc"]
+
+
+def test_outputs_name_the_topic_and_the_functions(default_stack: Synthesized) -> None:
+    outputs = default_stack.template.to_json()["Outputs"]
+
+    assert outputs["AlertTopicArn"]["Value"] == {"Ref": default_stack.only("AWS::SNS::Topic")}
+    for name, handler in [
+        ("PermissionGuardFunctionName", contract.PERMISSION_HANDLER),
+        ("LaunchGuardFunctionName", contract.LAUNCH_HANDLER),
+        ("ImageGuardFunctionName", contract.IMAGE_HANDLER),
+    ]:
+        assert outputs[name]["Value"] == {"Ref": default_stack.function_id(handler)}
