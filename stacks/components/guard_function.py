@@ -27,14 +27,15 @@ ASSET_EXCLUDES = (
     "**/.DS_Store",
 )
 
-# Powertools for AWS Lambda (Python) public layer. The version must equal the aws-lambda-powertools pin in
-# requirements-dev.txt (tests/infra checks it against the installed package), so that what is tested locally is
-# what runs in Lambda. Source of the pair: aws-powertools/powertools-lambda-python PR #5869
-# "docs(layer): update layer version number - v3.4.1" (merged 2025-01-14), which sets
-# aws_lambda_powertools/shared/version.py to 3.4.1 and states that v3.4.1 "creates the layer version 6 in x86_64 and
-# arm64 versions" (PR #5785 likewise gives v3.4.0 -> 5). No public source could be found for a newer release.
+# Powertools for AWS Lambda (Python) public layer numbers, per library version, each from a public source:
+# aws-powertools/powertools-lambda-python PR #5785 "docs(layer): update layer version number - v3.4.0" (v3.4.0 -> 5) and
+# PR #5869 "docs(layer): update layer version number - v3.4.1" (merged 2025-01-14; sets shared/version.py to 3.4.1,
+# "creates the layer version 6 in x86_64 and arm64 versions", and rewrites all 174 python38..313 arm64 rows).
+# Add a pair here only with its source; tests/infra fails unless the installed aws-lambda-powertools (the pin in
+# requirements-dev.txt) is POWERTOOLS_VERSION, so that the tests exercise the library the functions run with.
+POWERTOOLS_LAYER_VERSIONS = {"3.4.0": 5, "3.4.1": 6}
 POWERTOOLS_VERSION = "3.4.1"
-POWERTOOLS_LAYER_VERSION = 6
+POWERTOOLS_LAYER_VERSION = POWERTOOLS_LAYER_VERSIONS[POWERTOOLS_VERSION]
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
 

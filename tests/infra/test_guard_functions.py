@@ -83,12 +83,12 @@ def test_function_runs_python313_on_arm64_with_the_pinned_powertools_layer(
 
 
 def test_layer_number_belongs_to_the_installed_powertools_version() -> None:
-    # The layer constant is only right for the Powertools version it was looked up for; that version must be the
-    # one installed (requirements-dev.txt), so that tests exercise the library the functions run with.
+    # A layer number is only right for the Powertools release it was published with, and that release must be the
+    # one installed from requirements-dev.txt, so that the tests exercise the library the functions run with.
     from aws_lambda_powertools.shared.version import VERSION
 
     assert guard_function.POWERTOOLS_VERSION == VERSION
-    assert (guard_function.POWERTOOLS_VERSION, guard_function.POWERTOOLS_LAYER_VERSION) == ("3.4.1", 6)
+    assert guard_function.POWERTOOLS_LAYER_VERSIONS[VERSION] == guard_function.POWERTOOLS_LAYER_VERSION
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
