@@ -84,7 +84,7 @@ def render(finding: Finding, call: ApiCall) -> Alert:
 
 def subject(finding: Finding, call: ApiCall) -> str:
     """`[CRITICAL] AMI ami-0abc made public in eu-west-1 (123456789012)`: ASCII, one line, < 100 characters."""
-    suffix = f" ({call.account})" if call.account else ""
+    suffix = f" ({_ascii_line(call.account)})" if call.account else ""
     head = f"[{finding.severity.name}] "
     title = _ascii_line(finding.title)
     room = SUBJECT_MAX - len(head) - len(suffix)

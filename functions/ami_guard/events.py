@@ -135,11 +135,11 @@ def parse_call(envelope: Envelope) -> ApiCall:
         raise SkipEvent(f"not an EC2 API call (eventSource {event_source!r})", quiet=True)
     if not event_name:
         raise SkipEvent("the record has no eventName")
-    region = _str(record.get("awsRegion")) or envelope.region
+    region = _str(record.get("awsRegion")) or _str(envelope.region)
     if not region:
         raise SkipEvent("the record has no awsRegion")
     identity = _map(record.get("userIdentity"))
-    account = _str(record.get("recipientAccountId")) or envelope.account or _str(identity.get("accountId"))
+    account = _str(record.get("recipientAccountId")) or _str(envelope.account) or _str(identity.get("accountId"))
     actor = Actor(
         arn=_str(identity.get("arn")),
         identity_type=_str(identity.get("type")),

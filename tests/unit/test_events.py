@@ -194,3 +194,11 @@ def test_copy_image_reads_source_and_flag() -> None:
     image = new_image(_call(rec))
     assert (image.source_image_id, image.source_region, image.copy_image_tags) == ("ami-src", r.OTHER_REGION, True)
     assert image.tags == {"Env": "prod"}
+
+
+def test_wrapper_fields_of_the_wrong_type_are_ignored() -> None:
+    # Found by the property-based test: an EventBridge envelope whose region is not a string
+    rec = r.modify_image_attribute("ami-1", [{"group": "all"}])
+    del rec["awsRegion"]
+    with pytest.raises(SkipEvent, match="no awsRegion"):
+        _call(rec, region=True, account=12)  # type: ignore[arg-type]
