@@ -27,14 +27,17 @@ ASSET_EXCLUDES = (
     "**/.DS_Store",
 )
 
-# Powertools for AWS Lambda (Python) public layer numbers, per library version, each from a public source:
-# aws-powertools/powertools-lambda-python PR #5785 "docs(layer): update layer version number - v3.4.0" (v3.4.0 -> 5) and
-# PR #5869 "docs(layer): update layer version number - v3.4.1" (merged 2025-01-14; sets shared/version.py to 3.4.1,
-# "creates the layer version 6 in x86_64 and arm64 versions", and rewrites all 174 python38..313 arm64 rows).
+# Powertools for AWS Lambda (Python) public layer numbers, per library version, each from a public source.
+# 3.23.0 -> 27: aws-powertools/powertools-lambda-python issue #7689 (2025-11-15) observes
+# "AWSLambdaPowertoolsPythonV3-python313-x86_64:27 (created Nov 13)" for 3.23.0, released that day, with the SSM
+# parameter .../python3.13/latest pointing at 27; PR #7757 moves the documented ARNs for both x86_64 and arm64
+# to :27, and PR #7695 shows the arm64 python3.13 layer was published in the same release.
+# The "docs(layer): update layer version number" PR descriptions are not used: they are templated and contradict
+# each other (v3.4.1 and v3.5.0 both "create the layer version 6").
 # Add a pair here only with its source; tests/infra fails unless the installed aws-lambda-powertools (the pin in
 # requirements-dev.txt) is POWERTOOLS_VERSION, so that the tests exercise the library the functions run with.
-POWERTOOLS_LAYER_VERSIONS = {"3.4.0": 5, "3.4.1": 6}
-POWERTOOLS_VERSION = "3.4.1"
+POWERTOOLS_LAYER_VERSIONS = {"3.23.0": 27}
+POWERTOOLS_VERSION = "3.23.0"
 POWERTOOLS_LAYER_VERSION = POWERTOOLS_LAYER_VERSIONS[POWERTOOLS_VERSION]
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
