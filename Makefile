@@ -8,7 +8,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CDK := npx --no-install cdk --no-notices --no-version-reporting
 
-.PHONY: setup test lint unit synth clean
+.PHONY: setup test lint unit synth deploy clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -35,6 +35,9 @@ test: lint unit
 synth: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet
 	$(PY) -m stacks.summary cdk.out
+
+deploy: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) deploy $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
