@@ -212,3 +212,24 @@ PV_ON_M5_MESSAGE = (
     "Virtualization type 'hvm' is required for instances of type 'm5.large'. Ensure that you are using an AMI "
     "with virtualization type 'hvm'. For more information, see Linux AMI virtualization types."
 )
+
+
+def lambda_call(event_name: str, function_name: str, **kw: Any) -> dict[str, Any]:
+    """A Lambda management call as CloudTrail records it (event names carry API-version suffixes)."""
+    rec = record(event_name, {"functionName": function_name, "timeout": 3}, {"functionName": function_name}, **kw)
+    rec["eventSource"] = "lambda.amazonaws.com"
+    return rec
+
+
+def events_call(event_name: str, rule_name: str, **kw: Any) -> dict[str, Any]:
+    key = "rule" if event_name in ("RemoveTargets", "PutTargets") else "name"
+    rec = record(event_name, {key: rule_name}, None, **kw)
+    rec["eventSource"] = "events.amazonaws.com"
+    return rec
+
+
+def envelope_for_source(rec: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge's envelope for a non-EC2 CloudTrail record (source aws.lambda / aws.events)."""
+    env = envelope(rec)
+    env["source"] = "aws." + rec["eventSource"].split(".")[0]
+    return env

@@ -42,22 +42,32 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 ClientFactory = Callable[[str, str], Any]
 
 
-def client_factory(connect_timeout_seconds: int = 5, read_timeout_seconds: int = 15) -> ClientFactory:
-    """(service, region) -> a cached boto3 client with standard retries and explicit timeouts."""
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 15
+MAX_ATTEMPTS = 5
+
+
+def client_config() -> Any:
+    """botocore's standard retry mode (throttling and 5xx backed off) with explicit timeouts."""
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+    )
+
+
+def client_factory() -> ClientFactory:
+    """(service, region) -> a cached boto3 client made with client_config()."""
     cache: dict[tuple[str, str], Any] = {}
 
     def get(service: str, region: str) -> Any:
         key = (service, region)
         if key not in cache:
             import boto3  # deferred: a cold start that finds nothing never pays for it
-            from botocore.config import Config
 
-            config = Config(
-                retries={"mode": "standard", "max_attempts": 5},
-                connect_timeout=connect_timeout_seconds,
-                read_timeout=read_timeout_seconds,
-            )
-            cache[key] = boto3.client(service, region_name=region, config=config)
+            cache[key] = boto3.client(service, region_name=region, config=client_config())
         return cache[key]
 
     return get

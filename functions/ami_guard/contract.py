@@ -29,3 +29,30 @@ POWERTOOLS_SERVICE_NAME = "ami-guard"
 METRICS_NAMESPACE = "AmiGuard"
 
 CONTEXT_KEY = "amiGuard"
+ENV_IDEMPOTENCY_TABLE = "AMI_GUARD_IDEMPOTENCY_TABLE"
+# The guard's own functions and rules that a function watches for tampering (comma-separated names).
+ENV_WATCHED_FUNCTIONS = "AMI_GUARD_WATCHED_FUNCTIONS"
+ENV_WATCHED_RULES = "AMI_GUARD_WATCHED_RULES"
+
+# How long a CloudTrail eventID is remembered: longer than EventBridge's retries (MAX_EVENT_AGE_HOURS)
+# plus Lambda's asynchronous retries (ASYNC_MAX_EVENT_AGE_HOURS).
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+RULE_MAX_EVENT_AGE_HOURS = 2
+ASYNC_MAX_EVENT_AGE_HOURS = 6
+
+# Tampering with the guard itself: CloudTrail calls on Lambda and EventBridge. Lambda's event names carry
+# API-version suffixes (UpdateFunctionConfiguration20150331v2, DeleteFunction20150331), hence prefixes.
+TAMPER_HANDLER = "ami_guard.handlers.tamper_guard.lambda_handler"
+LAMBDA_SOURCE = "lambda.amazonaws.com"
+EVENTS_SOURCE = "events.amazonaws.com"
+LAMBDA_TAMPER_PREFIXES = (
+    "UpdateFunctionConfiguration",
+    "UpdateFunctionCode",
+    "DeleteFunction",
+    "PutFunctionConcurrency",
+    "RemovePermission",
+    "PutFunctionEventInvokeConfig",
+    "UpdateFunctionEventInvokeConfig",
+    "DeleteFunctionEventInvokeConfig",
+)
+EVENTS_TAMPER_EVENTS = ("DisableRule", "DeleteRule", "PutRule", "RemoveTargets", "PutTargets")

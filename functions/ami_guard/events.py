@@ -7,6 +7,7 @@ Only a record that cannot be an EC2 API call at all raises SkipEvent, with the r
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,8 +120,8 @@ def iter_records(document: Any) -> Iterator[Envelope]:
         yield Envelope(document)
 
 
-def parse_call(envelope: Envelope) -> ApiCall:
-    """The ApiCall in an envelope, or SkipEvent with the reason."""
+def parse_call(envelope: Envelope, sources: tuple[str, ...] = (contract.EVENT_SOURCE,)) -> ApiCall:
+    """The ApiCall in an envelope from one of `sources` (EC2 by default), or SkipEvent with the reason."""
     record = envelope.record
     if isinstance(record, Mapping) and ("detail-type" in record or "detail" in record):
         detail_type = record.get("detail-type")
@@ -131,8 +132,8 @@ def parse_call(envelope: Envelope) -> ApiCall:
         raise SkipEvent(f"the record is a {type(record).__name__}, not a JSON object")
     event_source = _str(record.get("eventSource"))
     event_name = _str(record.get("eventName"))
-    if event_source != contract.EVENT_SOURCE:
-        raise SkipEvent(f"not an EC2 API call (eventSource {event_source!r})", quiet=True)
+    if event_source not in sources:
+        raise SkipEvent(f"not an API call this guard evaluates (eventSource {event_source!r})", quiet=True)
     if not event_name:
         raise SkipEvent("the record has no eventName")
     region = _str(record.get("awsRegion")) or _str(envelope.region)
@@ -423,3 +424,49 @@ def _strings(value: Any) -> list[str]:
 
 def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+@dataclass(frozen=True)
+class GuardChange:
+    """A Lambda or EventBridge call that changes a function or a rule, named by its bare name."""
+
+    service: str  # "lambda" or "events"
+    action: str  # the event name without Lambda's API-version suffix
+    target: str | None
+
+
+_API_VERSION_SUFFIX = re.compile(r"\d{8}(v\d+)?$")
+
+
+def guard_change(call: ApiCall) -> GuardChange | None:
+    """The function or rule a Lambda/EventBridge call changes, or None for another call."""
+    request = call.request
+    action = _API_VERSION_SUFFIX.sub("", call.event_name)
+    if call.event_source == contract.LAMBDA_SOURCE:
+        if not action.startswith(contract.LAMBDA_TAMPER_PREFIXES):
+            return None
+        return GuardChange("lambda", action, _function_name(_str(request.get("functionName"))))
+    if call.event_source == contract.EVENTS_SOURCE:
+        if action not in contract.EVENTS_TAMPER_EVENTS:
+            return None
+        name = _str(request.get("rule")) if action in ("RemoveTargets", "PutTargets") else _str(request.get("name"))
+        return GuardChange("events", action, _rule_name(name))
+    return None
+
+
+def _function_name(value: str | None) -> str | None:
+    """'arn:aws:lambda:eu-west-1:1:function:f:live', '1:function:f' or 'f' -> 'f'."""
+    if value is None:
+        return None
+    parts = value.split(":")
+    if "function" in parts:
+        index = parts.index("function")
+        return parts[index + 1] if index + 1 < len(parts) else None
+    return value
+
+
+def _rule_name(value: str | None) -> str | None:
+    """'arn:aws:events:eu-west-1:1:rule/bus/name', 'arn:...:rule/name' or 'name' -> 'name'."""
+    if value is None:
+        return None
+    return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value

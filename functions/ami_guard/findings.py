@@ -43,6 +43,10 @@ _CONSOLE_FRAGMENT = {
     "instance": "InstanceDetails:instanceId={id}",
     "account-setting": "Settings:tab=dataProtectionAndSecurity",
 }
+_OTHER_CONSOLE = {
+    "lambda-function": "lambda/home?region={region}#/functions/{id}",
+    "events-rule": "events/home?region={region}#/eventbus/default/rules/{id}",
+}
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,17 @@ class Resource:
             return f"arn:{partition}:ec2:{self.region}::{self.kind}/{self.id}"
         if self.kind == "instance":
             return f"arn:{partition}:ec2:{self.region}:{self.account or ''}:instance/{self.id}"
+        if self.kind == "lambda-function":
+            return f"arn:{partition}:lambda:{self.region}:{self.account or ''}:function:{self.id}"
+        if self.kind == "events-rule":
+            return f"arn:{partition}:events:{self.region}:{self.account or ''}:rule/{self.id}"
         return f"arn:{partition}:ec2:{self.region}:{self.account or ''}:{self.id}"
 
     @property
     def console_url(self) -> str:
         domain = _CONSOLE_DOMAIN[partition_of(self.region)]
+        if self.kind in _OTHER_CONSOLE:
+            return f"https://{self.region}.{domain}/" + _OTHER_CONSOLE[self.kind].format(region=self.region, id=self.id)
         fragment = _CONSOLE_FRAGMENT.get(self.kind, "Home:").format(id=self.id)
         return f"https://{self.region}.{domain}/ec2/home?region={self.region}#{fragment}"
 

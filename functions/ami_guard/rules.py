@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ami_guard.config import Policy
-from ami_guard.events import ApiCall, Launch, NewImage, PermissionChange, Principals
+from ami_guard.events import ApiCall, GuardChange, Launch, NewImage, PermissionChange, Principals
 from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.instance_types import InstanceTypeInfo
 
@@ -28,6 +28,7 @@ IMAGE_INSTANCE_STORE = "image-instance-store"
 COPY_TAGS_MISSING = "copy-tags-missing"
 COPY_PERMISSIONS_NOT_COPIED = "copy-permissions-not-copied"
 IMAGE_MISSING_REQUIRED_TAGS = "image-missing-required-tags"
+GUARD_TAMPERED = "guard-tampered"
 
 RULE_SEVERITY: dict[str, Severity] = {
     AMI_PUBLIC: Severity.CRITICAL,
@@ -44,6 +45,7 @@ RULE_SEVERITY: dict[str, Severity] = {
     COPY_TAGS_MISSING: Severity.MEDIUM,
     COPY_PERMISSIONS_NOT_COPIED: Severity.LOW,
     IMAGE_MISSING_REQUIRED_TAGS: Severity.MEDIUM,
+    GUARD_TAMPERED: Severity.CRITICAL,
 }
 
 PARAVIRTUAL = "paravirtual"
@@ -433,4 +435,41 @@ def missing_required_tags(call: ApiCall, image: NewImage, tags: Mapping[str, str
         resources=_image(call, image.image_id),
         evidence={"missingTags": missing, "presentTags": sorted(tags)},
         recommendation=f"Tag it: aws ec2 create-tags --resources {image.image_id} --tags Key={missing[0]},Value=...",
+    )
+
+
+# --- the guard itself ---------------------------------------------------------------------------------
+
+
+def guard_tampered(
+    call: ApiCall, change: GuardChange, watched_functions: frozenset[str], watched_rules: frozenset[str]
+) -> Finding | None:
+    """Nobody may disable, delete, retarget or change the guard's own rules and functions unnoticed."""
+    if not call.succeeded or change.target is None:
+        return None
+    watched = watched_functions if change.service == "lambda" else watched_rules
+    if change.target not in watched:
+        return None
+    kind = "function" if change.service == "lambda" else "EventBridge rule"
+    via = f" via {call.actor.invoked_by}" if call.actor.invoked_by else ""
+    return _finding(
+        GUARD_TAMPERED,
+        title=f"AMI Guard {kind} {change.target} changed: {change.action} in {call.region}",
+        description=(
+            f"{_who(call)}{via} called {change.action} on the guard's own {kind} {change.target}. Until it is "
+            "restored, AMI changes in this region may go unchecked. Expected during a deployment of the guard."
+        ),
+        resources=(
+            Resource(
+                f"{change.service}-{'function' if change.service == 'lambda' else 'rule'}",
+                change.target,
+                call.region,
+                call.account,
+            ),
+        ),
+        evidence={"action": change.action, "eventName": call.event_name, "request": dict(call.request)},
+        recommendation=(
+            "If this was not a deployment of the guard (cdk deploy), restore it (cdk deploy) and find out who "
+            "holds lambda:Update*/events:*Rule permissions on it."
+        ),
     )

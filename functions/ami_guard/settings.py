@@ -15,6 +15,9 @@ class Settings:
     topic_arn: str
     region: str
     policy: Policy
+    idempotency_table: str
+    watched_functions: frozenset[str] = frozenset()
+    watched_rules: frozenset[str] = frozenset()
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -22,5 +25,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     topic_arn = env.get(contract.ENV_TOPIC_ARN, "")
     if not topic_arn.startswith("arn:") or topic_arn.count(":") < 5:
         raise ConfigError(f"{contract.ENV_TOPIC_ARN}: expected the alert topic ARN, got {topic_arn!r}")
+    table = env.get(contract.ENV_IDEMPOTENCY_TABLE, "")
+    if not table:
+        raise ConfigError(f"{contract.ENV_IDEMPOTENCY_TABLE}: the idempotency table name is missing")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or topic_arn.split(":")[3]
-    return Settings(topic_arn=topic_arn, region=region, policy=from_environment(env))
+    return Settings(
+        topic_arn=topic_arn,
+        region=region,
+        policy=from_environment(env),
+        idempotency_table=table,
+        watched_functions=_names(env.get(contract.ENV_WATCHED_FUNCTIONS, "")),
+        watched_rules=_names(env.get(contract.ENV_WATCHED_RULES, "")),
+    )
+
+
+def _names(value: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in value.split(",") if name.strip())

@@ -17,6 +17,8 @@ from ami_guard.guard import Dependencies, build_dependencies
 from ami_guard.settings import Settings
 from tests import records as r
 
+TABLE = "ami-guard-idempotency"
+
 
 @dataclass
 class Account:
@@ -27,7 +29,8 @@ class Account:
         return boto3.client("ec2", region_name=region)
 
     def deps(self, policy: Policy, accepted: tuple[str, ...]) -> Dependencies:
-        return build_dependencies(Settings(topic_arn=self.topic_arn, region=r.REGION, policy=policy), accepted)
+        settings = Settings(topic_arn=self.topic_arn, region=r.REGION, policy=policy, idempotency_table=TABLE)
+        return build_dependencies(settings, accepted)
 
     def make_image(
         self,
@@ -92,6 +95,12 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         monkeypatch.setenv(key, value)
     with mock_aws():
         topic_arn = boto3.client("sns", region_name=r.REGION).create_topic(Name="ami-guard-alerts")["TopicArn"]
+        boto3.client("dynamodb", region_name=r.REGION).create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         acct = Account(topic_arn=topic_arn, queue_url="")
         acct.queue_url = acct.subscribe_queue("inbox")
         yield acct

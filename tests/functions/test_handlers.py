@@ -16,10 +16,10 @@ from moto.sns import sns_backends
 from ami_guard import contract
 from ami_guard.config import Policy, parse_policy, to_environment
 from ami_guard.guard import process
-from ami_guard.handlers import image_guard, launch_guard, permission_guard
+from ami_guard.handlers import image_guard, launch_guard, permission_guard, tamper_guard
 from tests import records as r
 from tests.corpus import SAMPLES, needs_corpus
-from tests.functions.conftest import Account
+from tests.functions.conftest import TABLE, Account
 
 TRUSTED = "555566667777"
 OUTSIDER = "444455556666"
@@ -171,19 +171,24 @@ class FakeContext:
     invoked_function_arn: str = f"arn:aws:lambda:{r.REGION}:{r.ACCOUNT}:function:ami-guard-test"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
 
 @pytest.fixture
 def deployed_env(account: Account, monkeypatch: pytest.MonkeyPatch) -> Account:
     env = {
         **to_environment(parse_policy({"minSeverity": "LOW"})),
         contract.ENV_TOPIC_ARN: account.topic_arn,
+        contract.ENV_IDEMPOTENCY_TABLE: TABLE,
         "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for module in (permission_guard, launch_guard, image_guard):
+    for module in (permission_guard, launch_guard, image_guard, tamper_guard):
         module.dependencies.cache_clear()
+        module.handler.cache_clear()
     return account
 
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ami_guard import contract
-from ami_guard.guard import Dependencies, build_dependencies, process
+from ami_guard.guard import Dependencies, Handler, build_dependencies, once_per_event
 from ami_guard.settings import load_settings
 
 logger = Logger(service=contract.POWERTOOLS_SERVICE_NAME)
@@ -25,6 +25,11 @@ def dependencies() -> Dependencies:
     return build_dependencies(load_settings(), contract.PERMISSION_EVENTS)
 
 
+@cache
+def handler() -> Handler:
+    return once_per_event(dependencies(), logger)
+
+
 @logger.inject_lambda_context(correlation_id_path="detail.eventID")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process(event, dependencies(), logger)
+    return handler()(event, context)
