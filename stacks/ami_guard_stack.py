@@ -7,13 +7,16 @@ from typing import Any
 
 from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ami_guard import contract
 from ami_guard.config import Policy, to_environment
 from stacks.components.alert_topic import AlertTopic
+from stacks.components.guard_alarms import GuardAlarms
 from stacks.components.guard_function import GuardFunction
-from stacks.components.guard_rule import GuardRule
+from stacks.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
+from stacks.components.idempotency_table import IdempotencyTable
 
 RUNTIME_PINNED = (
     "Pinned to python3.13 on purpose: the Powertools public layer attached to the function is built for python3.13 "
@@ -37,6 +40,14 @@ SNAPSHOTS_IN_REGION = (
 )
 
 
+GUARDS = {
+    "PermissionGuard": (contract.PERMISSION_HANDLER, "AMI Guard: checks image and snapshot sharing changes"),
+    "LaunchGuard": (contract.LAUNCH_HANDLER, "AMI Guard: checks the images that new instances are launched from"),
+    "ImageGuard": (contract.IMAGE_HANDLER, "AMI Guard: checks newly registered, copied and created images"),
+    "TamperGuard": (contract.TAMPER_HANDLER, "AMI Guard: reports changes to the guard's own functions and rules"),
+}
+
+
 class AmiGuardStack(Stack):
     """Environment-agnostic: every ARN is built from the partition, region and account of the deployment."""
 
@@ -44,56 +55,89 @@ class AmiGuardStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
 
         alerts = AlertTopic(self, "Alerts", alert_emails=policy.alert_emails)
-        environment = {**to_environment(policy), contract.ENV_TOPIC_ARN: alerts.topic.topic_arn}
+        idempotency = IdempotencyTable(self, "Idempotency")
+        environment = {
+            **to_environment(policy),
+            contract.ENV_TOPIC_ARN: alerts.topic.topic_arn,
+            contract.ENV_IDEMPOTENCY_TABLE: idempotency.table.table_name,
+        }
+        # Physical names, so that each guard can name the others it watches without a reference cycle.
+        names = {guard: f"{self.stack_name}-{guard}" for guard in GUARDS}
+        rule_names = {guard: f"{self.stack_name}-{guard.removesuffix('Guard')}Rule" for guard in GUARDS}
+        rule_names["TamperWatch"] = f"{self.stack_name}-TamperWatchRule"
 
-        permission = GuardFunction(
-            self,
-            "PermissionGuard",
-            handler=contract.PERMISSION_HANDLER,
-            description="AMI Guard: checks image and snapshot sharing changes"
-            + (" and reverts them" if policy.remediate else ""),
-            environment=environment,
-        )
-        launch = GuardFunction(
-            self,
-            "LaunchGuard",
-            handler=contract.LAUNCH_HANDLER,
-            description="AMI Guard: checks the images that new instances are launched from",
-            environment=environment,
-        )
-        image = GuardFunction(
-            self,
-            "ImageGuard",
-            handler=contract.IMAGE_HANDLER,
-            description="AMI Guard: checks newly registered, copied and created images",
-            environment=environment,
-        )
+        # The tamper guard watches every other function and rule; the permission guard watches the tamper
+        # guard's function and rule, so that no function is the only witness of a change to itself.
+        watch = {
+            "PermissionGuard": ([names["TamperGuard"]], [rule_names["TamperGuard"]]),
+            "TamperGuard": (
+                [names[g] for g in GUARDS if g != "TamperGuard"],
+                [rule_names[g] for g in (*GUARDS, "TamperWatch") if g != "TamperGuard"],
+            ),
+        }
+        guards: dict[str, GuardFunction] = {}
+        for guard, (handler, description) in GUARDS.items():
+            functions, rules = watch.get(guard, ([], []))
+            guards[guard] = GuardFunction(
+                self,
+                guard,
+                function_name=names[guard],
+                handler=handler,
+                description=description
+                + (" and reverts them" if guard == "PermissionGuard" and policy.remediate else ""),
+                environment={
+                    **environment,
+                    contract.ENV_WATCHED_FUNCTIONS: ",".join(functions),
+                    contract.ENV_WATCHED_RULES: ",".join(rules),
+                },
+            )
+        permission, launch, image, tamper = (guards[g] for g in GUARDS)
 
-        GuardRule(
-            self,
-            "PermissionRule",
-            description="AMI Guard: image and snapshot permission changes",
-            event_names=contract.PERMISSION_EVENTS,
-            target=permission.function,
-        )
-        GuardRule(
-            self,
-            "LaunchRule",
-            description="AMI Guard: instance launches",
-            event_names=contract.LAUNCH_EVENTS,
-            target=launch.function,
-        )
-        GuardRule(
-            self,
-            "ImageRule",
-            description="AMI Guard: new images",
-            event_names=contract.IMAGE_EVENTS,
-            target=image.function,
-        )
+        for guard, construct_id, description, pattern, target in (
+            (
+                "PermissionGuard",
+                "PermissionRule",
+                "AMI Guard: image and snapshot permission changes",
+                cloudtrail_pattern(contract.PERMISSION_EVENTS),
+                permission,
+            ),
+            (
+                "LaunchGuard",
+                "LaunchRule",
+                "AMI Guard: instance launches",
+                cloudtrail_pattern(contract.LAUNCH_EVENTS),
+                launch,
+            ),
+            ("ImageGuard", "ImageRule", "AMI Guard: new images", cloudtrail_pattern(contract.IMAGE_EVENTS), image),
+            (
+                "TamperGuard",
+                "TamperRule",
+                "AMI Guard: changes to the guard's own functions and rules",
+                tamper_pattern(),
+                tamper,
+            ),
+            (
+                "TamperWatch",
+                "TamperWatchRule",
+                "AMI Guard: changes to the tamper guard itself, seen by another function",
+                tamper_pattern(),
+                permission,
+            ),
+        ):
+            GuardRule(
+                self,
+                construct_id,
+                rule_name=rule_names[guard],
+                description=description,
+                pattern=pattern,
+                target=target.function,
+                dead_letter_queue=target.failed_events,
+            )
 
         images_here = f"arn:{self.partition}:ec2:{self.region}::image/*"
         snapshots_here = f"arn:{self.partition}:ec2:{self.region}::snapshot/*"
         images_anywhere = f"arn:{self.partition}:ec2:*::image/*"
+        own = {"StringEquals": {"ec2:Owner": self.account}}
 
         permission.role.add_to_policy(
             iam.PolicyStatement(
@@ -106,7 +150,7 @@ class AmiGuardStack(Stack):
                     sid="RevertImageSharing",
                     actions=["ec2:ModifyImageAttribute"],
                     resources=[images_here],
-                    conditions={"StringEquals": {"ec2:Owner": self.account}},
+                    conditions=own,
                 )
             )
         _acknowledge_wildcards(
@@ -132,7 +176,12 @@ class AmiGuardStack(Stack):
             )
         )
         image.role.add_to_policy(
-            iam.PolicyStatement(sid="TagNewImages", actions=["ec2:CreateTags"], resources=[images_here, snapshots_here])
+            iam.PolicyStatement(
+                sid="TagOwnNewImages",
+                actions=["ec2:CreateTags"],
+                resources=[images_here, snapshots_here],
+                conditions=own,
+            )
         )
         _acknowledge_wildcards(
             image.role,
@@ -144,14 +193,21 @@ class AmiGuardStack(Stack):
             },
         )
 
-        for guard in (permission, launch, image):
+        alarm_topic = (
+            sns.Topic.from_topic_arn(self, "OperationsTopic", policy.operations_topic_arn)
+            if policy.operations_topic_arn
+            else alerts.topic
+        )
+        for name, guard in guards.items():
             alerts.grant_publish(guard.role)
+            idempotency.grant(guard.role)
+            GuardAlarms(self, f"{name}Alarms", guard=guard, topic=alarm_topic)
             Validations.of(guard.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
 
         CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
-        CfnOutput(self, "PermissionGuardFunctionName", value=permission.function.function_name)
-        CfnOutput(self, "LaunchGuardFunctionName", value=launch.function.function_name)
-        CfnOutput(self, "ImageGuardFunctionName", value=image.function.function_name)
+        CfnOutput(self, "IdempotencyTableName", value=idempotency.table.table_name)
+        for name, guard in guards.items():
+            CfnOutput(self, f"{name}FunctionName", value=guard.function.function_name)
 
 
 def _acknowledge_wildcards(role: iam.Role, reasons: Mapping[str, str]) -> None:

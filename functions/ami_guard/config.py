@@ -21,6 +21,7 @@ _ORGANIZATION = re.compile(rf"^arn:{_PARTITION}:organizations::\d{{12}}:organiza
 _OU = re.compile(
     rf"^arn:{_PARTITION}:organizations::\d{{12}}:ou/(o-[a-z0-9]{{10,32}})/ou-[0-9a-z]{{4,32}}-[a-z0-9]{{8,32}}$"
 )
+_TOPIC_ARN = re.compile(rf"^arn:{_PARTITION}:sns:[a-z]{{2}}(-[a-z]+)+-\d{{1,2}}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$")
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -32,6 +33,7 @@ KNOWN_KEYS = (
     "remediate",
     "copyTags",
     "requiredTags",
+    "operationsTopicArn",
 )
 
 
@@ -48,6 +50,7 @@ class Policy:
     remediate: bool = False
     copy_tags: bool = True
     required_tags: tuple[str, ...] = ()
+    operations_topic_arn: str | None = None
 
     def is_trusted_account(self, account_id: str, owner_account: str | None) -> bool:
         return account_id == owner_account or account_id in self.trusted_accounts
@@ -89,6 +92,7 @@ def parse_policy(block: Any) -> Policy:
         remediate=_boolean(block, "remediate", default=False),
         copy_tags=_boolean(block, "copyTags", default=True),
         required_tags=tuple(_strings(block, "requiredTags", _check_tag_key)),
+        operations_topic_arn=_topic_arn(block.get("operationsTopicArn")),
     )
 
 
@@ -166,6 +170,14 @@ def _check_tag_key(value: str) -> str | None:
     if _CONTROL.search(value) or value != value.strip():
         return "is not a tag key (control characters or leading/trailing spaces)"
     return None
+
+
+def _topic_arn(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _TOPIC_ARN.match(value):
+        raise ConfigError(f"operationsTopicArn: {value!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+    return value
 
 
 def _severity(value: Any) -> Severity:

@@ -68,6 +68,12 @@ class AlertTopic(Construct):
                         resources=["*"],
                     ),
                     iam.PolicyStatement(
+                        sid="CloudWatchAlarmsMayPublish",
+                        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                        actions=list(PUBLISH_KEY_ACTIONS),
+                        resources=["*"],
+                    ),
+                    iam.PolicyStatement(
                         sid="AccountIamPoliciesMayGrantPublishing",
                         principals=[account],
                         actions=list(PUBLISH_KEY_ACTIONS),

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ami_guard import contract
@@ -58,10 +60,15 @@ def powertools_layer_arn(stack: Stack) -> str:
     )
 
 
+ASYNC_RETRY_ATTEMPTS = 2
+FAILED_EVENT_RETENTION = Duration.days(14)
+
+
 class GuardFunction(Construct):
     """A guard Lambda with no AWS managed policy: its role may write to its own log group and nothing else yet.
 
-    Callers grant the rest (EC2 actions, topic publishing) on `role`.
+    Callers grant the rest (EC2 actions, topic publishing) on `role`. An event that still fails after Lambda's
+    asynchronous retries, or that EventBridge could not deliver, lands in `failed_events` (never dropped).
     """
 
     def __init__(
@@ -69,12 +76,28 @@ class GuardFunction(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        function_name: str,
         handler: str,
         description: str,
         environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+
+        self.failed_events = sqs.Queue(
+            self,
+            "FailedEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=FAILED_EVENT_RETENTION,
+        )
+        Validations.of(self.failed_events).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the dead-letter queue and on-failure destination of the guard function; "
+                "its depth raises a CloudWatch alarm, so a further dead-letter queue would only hide failures.",
+            )
+        )
 
         # Retained: these logs are the audit trail of what the guard saw and did, and must outlive the stack.
         self.log_group = logs.LogGroup(
@@ -99,6 +122,7 @@ class GuardFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
+            function_name=function_name,
             description=description,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
@@ -109,6 +133,9 @@ class GuardFunction(Construct):
             timeout=Duration.seconds(TIMEOUT_SECONDS),
             role=self.role,
             log_group=self.log_group,
+            retry_attempts=ASYNC_RETRY_ATTEMPTS,
+            max_event_age=Duration.hours(contract.ASYNC_MAX_EVENT_AGE_HOURS),
+            on_failure=destinations.SqsDestination(self.failed_events),
             environment={
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,

@@ -8,12 +8,13 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ami_guard import contract
 
 RETRY_ATTEMPTS = 4
-MAX_EVENT_AGE = Duration.hours(2)
+MAX_EVENT_AGE = Duration.hours(contract.RULE_MAX_EVENT_AGE_HOURS)
 
 
 def cloudtrail_pattern(event_names: Sequence[str]) -> events.EventPattern:
@@ -28,27 +29,44 @@ def cloudtrail_pattern(event_names: Sequence[str]) -> events.EventPattern:
     )
 
 
+def tamper_pattern() -> events.EventPattern:
+    """Calls that change Lambda functions (event names with API-version suffixes: prefixes) or EventBridge rules."""
+    return events.EventPattern(
+        source=["aws.lambda", "aws.events"],
+        detail_type=[contract.DETAIL_TYPE],
+        detail={
+            "eventSource": [contract.LAMBDA_SOURCE, contract.EVENTS_SOURCE],
+            "eventName": [{"prefix": prefix} for prefix in contract.LAMBDA_TAMPER_PREFIXES]
+            + list(contract.EVENTS_TAMPER_EVENTS),
+        },
+    )
+
+
 class GuardRule(Construct):
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
+        rule_name: str,
         description: str,
-        event_names: Sequence[str],
+        pattern: events.EventPattern,
         target: lambda_.IFunction,
+        dead_letter_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rule = events.Rule(
             self,
             "Rule",
+            rule_name=rule_name,
             description=description,
-            event_pattern=cloudtrail_pattern(event_names),
+            event_pattern=pattern,
             targets=[
                 targets.LambdaFunction(
                     target,
                     retry_attempts=RETRY_ATTEMPTS,
                     max_event_age=MAX_EVENT_AGE,
+                    dead_letter_queue=dead_letter_queue,
                 )
             ],
         )

@@ -1,0 +1,36 @@
+"""The DynamoDB table that remembers which CloudTrail events were handled (Powertools idempotency)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+# What Powertools' DynamoDBPersistenceLayer calls, and nothing else.
+IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+
+
+class IdempotencyTable(Construct):
+    """On-demand, encrypted, point-in-time recoverable; records expire by TTL after a day."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expiration",
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # Records live a day at most; nothing in them outlives the stack.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    def grant(self, grantee: iam.IGrantable) -> None:
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(IDEMPOTENCY_ACTIONS), resource_arns=[self.table.table_arn]
+        )
