@@ -76,15 +76,15 @@ class AmiGuardStack(Stack):
             ),
         }
         guards: dict[str, GuardFunction] = {}
-        for guard, (handler, description) in GUARDS.items():
-            functions, rules = watch.get(guard, ([], []))
-            guards[guard] = GuardFunction(
+        for guard_name, (handler, description) in GUARDS.items():
+            functions, rules = watch.get(guard_name, ([], []))
+            guards[guard_name] = GuardFunction(
                 self,
-                guard,
-                function_name=names[guard],
+                guard_name,
+                function_name=names[guard_name],
                 handler=handler,
                 description=description
-                + (" and reverts them" if guard == "PermissionGuard" and policy.remediate else ""),
+                + (" and reverts them" if guard_name == "PermissionGuard" and policy.remediate else ""),
                 environment={
                     **environment,
                     contract.ENV_WATCHED_FUNCTIONS: ",".join(functions),
@@ -93,7 +93,7 @@ class AmiGuardStack(Stack):
             )
         permission, launch, image, tamper = (guards[g] for g in GUARDS)
 
-        for guard, construct_id, description, pattern, target in (
+        for key, construct_id, description, pattern, target in (
             (
                 "PermissionGuard",
                 "PermissionRule",
@@ -127,7 +127,7 @@ class AmiGuardStack(Stack):
             GuardRule(
                 self,
                 construct_id,
-                rule_name=rule_names[guard],
+                rule_name=rule_names[key],
                 description=description,
                 pattern=pattern,
                 target=target.function,

@@ -48,7 +48,10 @@ def summarize(name: str, template_path: Path, template: Template) -> list[str]:
     lines.append("  Rules (EventBridge, default bus):")
     for logical_id, rule in _of_type(resources, "AWS::Events::Rule"):
         props = rule["Properties"]
-        names = props.get("EventPattern", {}).get("detail", {}).get("eventName", [])
+        names = [
+            f"{name['prefix']}*" if isinstance(name, Mapping) and "prefix" in name else str(name)
+            for name in props.get("EventPattern", {}).get("detail", {}).get("eventName", [])
+        ]
         targets = ", ".join(_ref_name(target.get("Arn")) for target in props.get("Targets", []))
         lines.append(f"    {logical_id}: {', '.join(names) or '(no eventName filter)'} -> {targets or '(no target)'}")
 

@@ -21,7 +21,9 @@ _ORGANIZATION = re.compile(rf"^arn:{_PARTITION}:organizations::\d{{12}}:organiza
 _OU = re.compile(
     rf"^arn:{_PARTITION}:organizations::\d{{12}}:ou/(o-[a-z0-9]{{10,32}})/ou-[0-9a-z]{{4,32}}-[a-z0-9]{{8,32}}$"
 )
-_TOPIC_ARN = re.compile(rf"^arn:{_PARTITION}:sns:[a-z]{{2}}(-[a-z]+)+-\d{{1,2}}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$")
+_TOPIC_ARN = re.compile(
+    rf"^arn:{_PARTITION}:sns:[a-z]{{2}}(-[a-z]+)+-\d{{1,2}}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$"
+)
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -176,7 +178,9 @@ def _topic_arn(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not _TOPIC_ARN.match(value):
-        raise ConfigError(f"operationsTopicArn: {value!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+        raise ConfigError(
+            f"operationsTopicArn: {value!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
+        )
     return value
 
 

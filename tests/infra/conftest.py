@@ -45,7 +45,7 @@ REMEDIATE_BLOCK: Mapping[str, Any] = {
     "copyTags": False,
 }
 
-HANDLERS = (contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.IMAGE_HANDLER)
+HANDLERS = (contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.IMAGE_HANDLER, contract.TAMPER_HANDLER)
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,10 @@ def remediate_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 
 def action_values(node: Any) -> Iterator[str]:
-    """Every value of every Action/NotAction key anywhere in a template fragment."""
+    """Every value of every Action/NotAction key of every statement that is not a Deny, anywhere in a fragment."""
     if isinstance(node, Mapping):
+        if node.get("Effect") == "Deny":
+            return
         for key, value in node.items():
             if key in ("Action", "NotAction"):
                 yield from [value] if isinstance(value, str) else value

@@ -42,9 +42,15 @@ def test_key_policy_lets_the_account_administer_the_key_and_iam_grant_publishing
     assert {statement["Sid"] for statement in statements} == {
         "AccountAdministersKey",
         "AccountIamPoliciesMayGrantPublishing",
+        "CloudWatchAlarmsMayPublish",
     }
     for statement in statements:
-        assert statement["Effect"] == "Allow" and statement["Principal"] == account_root
+        assert statement["Effect"] == "Allow"
+        if statement["Sid"] != "CloudWatchAlarmsMayPublish":
+            assert statement["Principal"] == account_root
+    alarms = next(s for s in statements if s["Sid"] == "CloudWatchAlarmsMayPublish")
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert sorted(alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     publishing = next(s for s in statements if s["Sid"] == "AccountIamPoliciesMayGrantPublishing")
     assert sorted(publishing["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert publishing["Condition"] == {"StringEquals": {"kms:CallerAccount": {"Ref": "AWS::AccountId"}}}

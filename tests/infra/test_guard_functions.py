@@ -13,6 +13,17 @@ from stacks.components import guard_function
 from stacks.components.guard_rule import MAX_EVENT_AGE, RETRY_ATTEMPTS
 from tests.infra.conftest import DEFAULT_BLOCK, HANDLERS, Synthesized, render
 
+# Which of the guard's own functions and rules each function watches for tampering (by physical name).
+WATCHED = {
+    contract.PERMISSION_HANDLER: ("AmiGuard-TamperGuard", "AmiGuard-TamperRule"),
+    contract.LAUNCH_HANDLER: ("", ""),
+    contract.IMAGE_HANDLER: ("", ""),
+    contract.TAMPER_HANDLER: (
+        "AmiGuard-PermissionGuard,AmiGuard-LaunchGuard,AmiGuard-ImageGuard",
+        "AmiGuard-PermissionRule,AmiGuard-LaunchRule,AmiGuard-ImageRule,AmiGuard-TamperWatchRule",
+    ),
+}
+
 RULES = [
     (contract.PERMISSION_HANDLER, contract.PERMISSION_EVENTS),
     (contract.LAUNCH_HANDLER, contract.LAUNCH_EVENTS),
@@ -45,15 +56,29 @@ def test_each_rule_forwards_exactly_its_cloudtrail_events_to_its_function(
                         "MaximumRetryAttempts": RETRY_ATTEMPTS,
                         "MaximumEventAgeInSeconds": MAX_EVENT_AGE.to_seconds(),
                     },
+                    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [failed_events_id(default_stack, handler), "Arn"]}},
                 }
             ],
         },
     )
 
 
+def failed_events_id(stack: Synthesized, handler: str) -> str:
+    """The logical id of the queue a function's failed invocations go to."""
+    function_id = stack.function_id(handler)
+    (config,) = [
+        c["Properties"]
+        for c in stack.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    queue_id: str = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    return queue_id
+
+
 def test_there_is_one_rule_and_one_invoke_permission_per_function(default_stack: Synthesized) -> None:
-    default_stack.template.resource_count_is("AWS::Events::Rule", 3)
-    default_stack.template.resource_count_is("AWS::Lambda::Function", 3)
+    # Three guards on EC2 calls, the tamper guard, and the rule that lets the permission guard watch the tamper guard
+    default_stack.template.resource_count_is("AWS::Events::Rule", 5)
+    default_stack.template.resource_count_is("AWS::Lambda::Function", 4)
     for handler in HANDLERS:
         default_stack.template.has_resource_properties(
             "AWS::Lambda::Permission",
@@ -98,6 +123,9 @@ def test_function_environment_carries_the_policy_and_the_topic(default_stack: Sy
     assert variables == {
         **to_environment(parse_policy(DEFAULT_BLOCK)),
         contract.ENV_TOPIC_ARN: {"Ref": default_stack.only("AWS::SNS::Topic")},
+        contract.ENV_IDEMPOTENCY_TABLE: {"Ref": default_stack.only("AWS::DynamoDB::Table")},
+        contract.ENV_WATCHED_FUNCTIONS: WATCHED[handler][0],
+        contract.ENV_WATCHED_RULES: WATCHED[handler][1],
         "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -120,7 +148,7 @@ def test_each_function_logs_to_its_own_retained_log_group_kept_one_year(default_
     used = {default_stack.function(handler)["LoggingConfig"]["LogGroup"]["Ref"] for handler in HANDLERS}
 
     assert used == set(log_groups)
-    assert len(used) == 3
+    assert len(used) == 4
     for log_group in log_groups.values():
         assert log_group["Properties"]["RetentionInDays"] == 365
         assert log_group["DeletionPolicy"] == "Retain"

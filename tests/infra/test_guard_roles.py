@@ -51,10 +51,33 @@ def render_conditions(conditions: dict[str, Any]) -> str:
     )
 
 
+def failed_events_queue(stack: Synthesized, handler: str) -> str:
+    """The queue the function's asynchronous invoke configuration sends failed events to."""
+    function_id = stack.function_id(handler)
+    (config,) = [
+        c["Properties"]
+        for c in stack.resources("AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    destination: str = render(config["DestinationConfig"]["OnFailure"]["Destination"])
+    return destination
+
+
 def common(stack: Synthesized, handler: str) -> set[Grant]:
-    """What every guard needs: its own log group, and publishing to the encrypted alert topic."""
+    """What every guard needs: its own log group, publishing to the encrypted alert topic, the idempotency
+    records, and sending what it could not handle to its own failed-events queue."""
     log_group = stack.function(handler)["LoggingConfig"]["LogGroup"]["Ref"]
     return {
+        (
+            frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}),
+            frozenset({f"${{{stack.only('AWS::DynamoDB::Table')}.Arn}}"}),
+            "",
+        ),
+        (
+            frozenset({"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}),
+            frozenset({failed_events_queue(stack, handler)}),
+            "",
+        ),
         (frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({f"${{{log_group}.Arn}}"}), ""),
         (frozenset({"sns:Publish"}), frozenset({f"${{{stack.only('AWS::SNS::Topic')}}}"}), ""),
         (
@@ -99,7 +122,11 @@ def test_image_guard_reads_images_and_tags_new_ones_in_its_region(
     assert grants(stack, contract.IMAGE_HANDLER) == common(stack, contract.IMAGE_HANDLER) | {
         (frozenset({"ec2:DescribeImages"}), frozenset({"*"}), ""),
         (frozenset({"ec2:DescribeImageAttribute"}), frozenset({IMAGES_ANYWHERE}), ""),
-        (frozenset({"ec2:CreateTags"}), frozenset({IMAGES_HERE, SNAPSHOTS_HERE}), ""),
+        (
+            frozenset({"ec2:CreateTags"}),
+            frozenset({IMAGES_HERE, SNAPSHOTS_HERE}),
+            "StringEquals:ec2:Owner=${AWS::AccountId}",
+        ),
     }
 
 
@@ -117,8 +144,11 @@ def test_modify_image_attribute_is_granted_only_when_remediating(
 
 
 @pytest.mark.parametrize("stack_name", ["default_stack", "remediate_stack"])
-def test_no_action_anywhere_in_the_template_has_a_wildcard(stack_name: str, request: pytest.FixtureRequest) -> None:
-    # Role policies, trust policies, the key policy and the topic policy alike
+def test_no_allowed_action_anywhere_in_the_template_has_a_wildcard(
+    stack_name: str, request: pytest.FixtureRequest
+) -> None:
+    # Role policies, trust policies, the key policy and the topic and queue policies alike. Deny statements
+    # (the TLS-only policies deny sqs:* / sns:* over plain HTTP) only ever narrow access, so they may.
     stack: Synthesized = request.getfixturevalue(stack_name)
     actions = list(action_values(stack.template.to_json()))
 
@@ -147,3 +177,7 @@ def test_every_guard_has_its_own_role_and_no_managed_policy(default_stack: Synth
         assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
             {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
         ]
+
+
+def test_tamper_guard_needs_no_aws_permission_beyond_the_common_ones(default_stack: Synthesized) -> None:
+    assert grants(default_stack, contract.TAMPER_HANDLER) == common(default_stack, contract.TAMPER_HANDLER)
