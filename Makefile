@@ -8,7 +8,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CDK := npx --no-install cdk --no-notices --no-version-reporting
 
-.PHONY: setup test lint unit synth deploy clean
+.PHONY: setup test lint unit fuzz synth deploy clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -31,6 +31,9 @@ unit: setup
 	$(VENV)/bin/pytest
 
 test: lint unit
+
+fuzz: setup
+	$(VENV)/bin/pytest -m deep tests/unit/test_hostile_input.py
 
 synth: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet

@@ -12,7 +12,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ami_guard import contract
-from ami_guard.aws import SnsPublisher
 from ami_guard.config import parse_policy, to_environment
 from ami_guard.events import Envelope, guard_change, parse_call
 from ami_guard.handlers import image_guard, launch_guard, permission_guard, tamper_guard
@@ -79,22 +78,20 @@ def test_copy_delivered_twice_tags_once_and_alerts_once(deployed: Account) -> No
     assert len(deployed.received()) == 1
 
 
-def test_transient_publish_failure_fails_the_invocation_so_the_retry_alerts_once(
-    deployed: Account, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given SNS throttling the first publish (after botocore's own retries gave up)
-    real_publish = SnsPublisher.publish
+def test_transient_publish_failure_fails_the_invocation_so_the_retry_alerts_once(deployed: Account) -> None:
+    # Given SNS throttling the first Publish (as botocore raises it once its own retries gave up)
     failures = [ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "Publish")]
 
-    def flaky(self: SnsPublisher, alert: Any) -> str:
+    def throttle(**_: Any) -> None:
         if failures:
             raise failures.pop()
-        return real_publish(self, alert)
 
-    monkeypatch.setattr(SnsPublisher, "publish", flaky)
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call.sns.Publish", throttle)
     event = r.envelope(r.modify_snapshot_attribute("snap-0123456789abcdef0", [{"group": "all"}]))
     # When the first invocation meets the failure, it fails (Lambda retries it) instead of dropping the event
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError, match="Throttling"):
         permission_guard.lambda_handler(event, FakeContext())
     assert deployed.received() == []
     # Then the retry is not mistaken for a duplicate: it alerts, once

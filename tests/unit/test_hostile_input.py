@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +30,8 @@ def fresh_logger(stream: io.StringIO) -> Logger:
 
 
 OWN = [
+    r.lambda_call("UpdateFunctionConfiguration20150331v2", "AmiGuard-LaunchGuard"),
+    r.events_call("DisableRule", "arn:aws:events:eu-west-1:111122223333:rule/AmiGuard-LaunchRule"),
     r.modify_image_attribute("ami-1", [{"group": "all"}, {"userId": "444455556666"}]),
     r.modify_snapshot_attribute("snap-1", [{"group": "all"}]),
     r.disable_block_public_access(),
@@ -40,16 +42,15 @@ OWN = [
     r.run_instances("ami-6", "m5.large", error_code="Client.InvalidParameterCombination", error_message="x"),
 ]
 SEEDS: list[Any] = OWN + [json.loads(p.read_text()) for p in sample_files()]
-# CI runs a fixed, derandomized set of examples (a red build means a real bug, never luck);
-# AMI_GUARD_FUZZ_DEEP=1 runs twenty times as many, freshly random, to hunt for new ones.
-DEEP = bool(os.environ.get("AMI_GUARD_FUZZ_DEEP"))
-FACTOR = 20 if DEEP else 1
+# `make test` runs a fixed, derandomized set of examples (a red build means a real bug, never luck); the opt-in
+# marker (`pytest -m deep`, or `make fuzz`) runs twenty times as many, freshly random, to hunt for new ones.
+DEPTHS = [pytest.param(False, id="ci"), pytest.param(True, id="deep", marks=pytest.mark.deep)]
 
 
-def fuzz(examples: int) -> settings:
+def fuzz(examples: int, deep: bool) -> settings:
     return settings(
-        max_examples=examples * FACTOR,
-        derandomize=not DEEP,
+        max_examples=examples * (20 if deep else 1),
+        derandomize=not deep,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
@@ -102,9 +103,12 @@ def mutated(draw: st.DrawFn) -> Any:
     return document
 
 
-@fuzz(500)
-@given(mutated())
-def test_engine_never_raises_on_mutated_records(document: Any) -> None:
+@pytest.mark.parametrize("deep", DEPTHS)
+def test_engine_never_raises_on_mutated_records(deep: bool) -> None:
+    fuzz(500, deep)(given(mutated())(engine_never_raises))()
+
+
+def engine_never_raises(document: Any) -> None:
     for envelope in iter_records(document):
         try:
             call = parse_call(envelope)
@@ -116,13 +120,15 @@ def test_engine_never_raises_on_mutated_records(document: Any) -> None:
             json.dumps(finding.evidence, default=str)
 
 
-@fuzz(100)
-@given(document=mutated())
-def test_cli_never_crashes_on_mutated_files(document: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
-    path = tmp_path_factory.mktemp("in") / "record.json"
-    path.write_text(json.dumps(document, default=str))
-    code = cli.main(["evaluate", "--offline", "--config", str(path.parent / "absent.json"), str(path)])
-    assert code in (0, 2)
+@pytest.mark.parametrize("deep", DEPTHS)
+def test_cli_never_crashes_on_mutated_files(deep: bool, tmp_path: Path) -> None:
+    def cli_never_crashes(document: Any) -> None:
+        path = tmp_path / "record.json"
+        path.write_text(json.dumps(document, default=str))
+        code = cli.main(["evaluate", "--offline", "--config", str(tmp_path / "absent.json"), str(path)])
+        assert code in (0, 2)
+
+    fuzz(100, deep)(given(mutated())(cli_never_crashes))()
 
 
 class _Publisher:
@@ -135,9 +141,12 @@ class _Publisher:
         return "m"
 
 
-@fuzz(400)
-@given(document=mutated())
-def test_handler_layer_returns_and_logs_each_skip_once(document: Any) -> None:
+@pytest.mark.parametrize("deep", DEPTHS)
+def test_handler_layer_returns_and_logs_each_skip_once(deep: bool) -> None:
+    fuzz(400, deep)(given(mutated())(handler_returns_and_logs_skips_once))()
+
+
+def handler_returns_and_logs_skips_once(document: Any) -> None:
     event = document if isinstance(document, dict) and "detail-type" in document else r.envelope_of(document)
     stream = io.StringIO()
     deps = Dependencies(
@@ -146,6 +155,8 @@ def test_handler_layer_returns_and_logs_each_skip_once(document: Any) -> None:
         actions=FakeAccount(),
         publisher=_Publisher(),
         accepted_events=contract.PERMISSION_EVENTS + contract.LAUNCH_EVENTS + contract.IMAGE_EVENTS,
+        watched_functions=frozenset({"AmiGuard-LaunchGuard"}),
+        watched_rules=frozenset({"AmiGuard-LaunchRule"}),
     )
     summary = process(event, deps, fresh_logger(stream))
     lines = [json.loads(line) for line in stream.getvalue().split("\n") if line]
