@@ -42,5 +42,10 @@ synth: setup
 deploy: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) deploy $(CDK_ARGS)
 
+.PHONY: demo
+# make demo DEMO_ARGS=--remediate (also --json, --keep): AMI Guard deployed into an emulated account, risky changes played
+demo: setup
+	$(PY) -m demo $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

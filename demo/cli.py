@@ -1,0 +1,127 @@
+"""`python -m demo [--remediate] [--json] [--keep]`: deploy AMI Guard into an emulated account and play risky
+AMI changes end to end.
+
+Exit status: 0 every step as expected; 1 a step was not (an alert missing or unexpected, a check or a function
+failed); 2 the demo could not run (emulator, deployment); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from demo import report, scenario
+from demo.deploy import DeployError
+from demo.emulator import EmulatorError
+from demo.session import DemoSession
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--remediate", action="store_true", help="deploy with amiGuard.remediate on")
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout (progress on stderr)")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the account and the runner up afterwards, until Ctrl-C"
+    )
+    return parser
+
+
+def _terminate(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    out = sys.stderr if args.json else sys.stdout
+
+    def log(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    session = DemoSession(remediate=args.remediate, log=log)
+    results: list[scenario.StepResult] = []
+    try:
+        session.start()
+        unmodelled = session.emulator.unmodelled_resource_types()
+        log("Resource types the emulator does not model (moto: 'No Moto CloudFormation support for ...'):")
+        log("  " + (", ".join(unmodelled) or "none"))
+        if session.runner is not None and session.runner.runtime_missing:
+            log(f"  (Powertools layer extras not installed locally: {', '.join(session.runner.runtime_missing)})")
+        log(f"Alerts arrive in SQS queue {session.inbox.queue_url if session.inbox else '?'}")
+        log(f"Playing {len(scenario.STEPS)} risky AMI changes (remediation {'on' if args.remediate else 'off'}):")
+
+        def show(result: scenario.StepResult) -> None:
+            log(report.step_text(result, total=len(scenario.STEPS)))
+
+        results = session.play(on_step=show)
+        ok = all(r.ok for r in results)
+        log(report.RULE)
+        log(report.summary_table(results))
+        log("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in session.seconds.items()))
+        if args.json:
+            print(json.dumps(_document(session, results, unmodelled), indent=2, default=str))
+        if not ok:
+            session.keep_work_dir = True
+            log(f"Not every step went as expected. Emulator log tail ({session.emulator.log_path}):")
+            log(session.emulator.log_tail())
+        if args.keep:
+            _hold(session, log)
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        log("Interrupted: stopping the emulated account.")
+        return 130
+    except (DeployError, EmulatorError) as exc:
+        session.keep_work_dir = True
+        log(f"error: {exc}")
+        log(f"Emulator log tail ({session.emulator.log_path}):")
+        log(session.emulator.log_tail())
+        return 2
+    except Exception:
+        session.keep_work_dir = True
+        log(f"The demo failed. Emulator log tail ({session.emulator.log_path}):")
+        log(session.emulator.log_tail())
+        raise
+    finally:
+        session.stop()
+        if session.keep_work_dir:
+            log(f"Logs kept in {session.work_dir}")
+
+
+def _document(session: DemoSession, results: list[scenario.StepResult], unmodelled: list[str]) -> dict[str, Any]:
+    return {
+        "ok": all(r.ok for r in results),
+        "account": session.emulator.account,
+        "regions": list(session.regions),
+        "config": session.config,
+        "endpoint": session.emulator.endpoint_url,
+        "unmodelled_resource_types": unmodelled,
+        "steps": [r.as_dict() for r in results],
+        "seconds": {k: round(v, 2) for k, v in session.seconds.items()},
+    }
+
+
+def _hold(session: DemoSession, log: Any) -> None:
+    emulator = session.emulator
+    assert session.endpoint is not None and session.inbox is not None
+    log(
+        f"""
+The emulated account stays up until Ctrl-C. In another shell:
+
+  export AWS_ACCESS_KEY_ID={emulator.access_key_id} AWS_SECRET_ACCESS_KEY={emulator.secret_access_key}
+  export AWS_REGION={scenario.HOME} AWS_ENDPOINT_URL={emulator.endpoint_url}
+  export AWS_ENDPOINT_URL_EVENTS={session.endpoint.url}   # PutEvents -> the runner (EventBridge + Lambda)
+
+  aws ec2 describe-images --owners self
+  aws events list-rules
+  aws events put-events --entries '[{{"Source": "aws.ec2", "DetailType": "AWS API Call via CloudTrail",
+      "Detail": "<a CloudTrail record as a JSON string>"}}]'
+  aws sqs receive-message --queue-url {session.inbox.queue_url} --max-number-of-messages 10
+  amiguard evaluate path/to/record.json     # lookups go to the emulated account (no --offline)
+"""
+    )
+    threading.Event().wait()

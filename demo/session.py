@@ -1,0 +1,110 @@
+"""One emulated account with AMI Guard deployed into two regions, the runner, its endpoint and the inbox:
+what `python -m demo` and tests/e2e both use.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ami_guard import contract
+from demo import scenario
+from demo.deploy import Deployment, demo_config, deploy
+from demo.emulator import Emulator
+from demo.events_endpoint import EventsEndpoint
+from demo.inbox import Inbox
+from demo.runner import EventRunner
+from demo.scenario import StepResult, World
+
+REGIONS = (scenario.HOME, scenario.OTHER)
+
+
+def config_for(*, remediate: bool) -> dict[str, Any]:
+    """The repository's amiGuard block, trusting the scenario's trusted account, alerting from LOW."""
+    return demo_config({"trustedAccounts": [scenario.TRUSTED_ACCOUNT], "minSeverity": "LOW", "remediate": remediate})
+
+
+class DemoSession:
+    def __init__(
+        self,
+        *,
+        remediate: bool = False,
+        account: str = scenario.ACCOUNT,
+        regions: tuple[str, ...] = REGIONS,
+        log: Callable[[str], None] = print,
+        work_dir: Path | None = None,
+    ) -> None:
+        self.remediate = remediate
+        self.regions = regions
+        self.config = config_for(remediate=remediate)
+        self.log = log
+        self._own_work_dir = work_dir is None
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ami-guard-demo-"))
+        self.emulator = Emulator(account=account, work_dir=self.work_dir)
+        self.seconds: dict[str, float] = {}
+        self.deployment: Deployment | None = None
+        self.runner: EventRunner | None = None
+        self.endpoint: EventsEndpoint | None = None
+        self.inbox: Inbox | None = None
+        self.world: World | None = None
+        self.keep_work_dir = False
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self.log(f"Starting the emulated account {self.emulator.account} (moto server) ...")
+        self.emulator.start()
+        self.seconds["emulator"] = time.monotonic() - started
+        self.log(f"  listening on {self.emulator.endpoint_url}; log: {self.emulator.log_path}")
+        self.log(f"Deploying AMI Guard into {', '.join(self.regions)} with the real CDK CLI ...")
+        self.deployment = deploy(self.emulator, config=self.config, regions=self.regions, log=self.log)
+        self.seconds.update(self.deployment.seconds)
+        self.runner = EventRunner(self.emulator, work_dir=self.work_dir)
+        self.endpoint = EventsEndpoint(self.runner)
+        self.endpoint.start()
+        self.inbox = Inbox(self.emulator, region=scenario.HOME, topic_arns=self.alert_topics())
+        self.world = World(
+            self.emulator, self.runner, self.inbox, events_url=self.endpoint.url, remediate=self.remediate
+        )
+
+    def alert_topics(self) -> list[str]:
+        """The topic each region's functions publish to, as their deployed environment says."""
+        topics = []
+        for region in self.regions:
+            for function in self.emulator.client("lambda", region).list_functions()["Functions"]:
+                topic = function.get("Environment", {}).get("Variables", {}).get(contract.ENV_TOPIC_ARN)
+                if topic and topic not in topics:
+                    topics.append(topic)
+        return topics
+
+    def play(
+        self, *, keys: Sequence[str] | None = None, on_step: Callable[[StepResult], None] | None = None
+    ) -> list[StepResult]:
+        assert self.world is not None, "start() first"
+        started = time.monotonic()
+        results = scenario.run(self.world, keys=keys, on_step=on_step)
+        self.seconds["scenario"] = time.monotonic() - started
+        return results
+
+    def stop(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.stop()
+            self.endpoint = None
+        self.emulator.stop()
+        if self._own_work_dir and not self.keep_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> DemoSession:
+        try:
+            self.start()
+        except BaseException:
+            self.keep_work_dir = True
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
