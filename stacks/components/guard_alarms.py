@@ -14,43 +14,37 @@ PERIOD = Duration.minutes(5)
 
 
 class GuardAlarms(Construct):
+    """Each alarm fires on the first occurrence in five minutes; no data means nothing went wrong."""
+
     def __init__(self, scope: Construct, construct_id: str, *, guard: GuardFunction, topic: sns.ITopic) -> None:
         super().__init__(scope, construct_id)
         name = guard.function.function_name
-        self.alarms = [
-            cloudwatch.Alarm(
+        watched = {
+            "Errors": (
+                guard.function.metric_errors(period=PERIOD, statistic="Sum"),
+                f"AMI Guard function {name} failed: events are being retried or dead-lettered",
+            ),
+            "Throttles": (
+                guard.function.metric_throttles(period=PERIOD, statistic="Sum"),
+                f"AMI Guard function {name} was throttled: AMI changes are being checked late",
+            ),
+            "FailedEvents": (
+                guard.failed_events.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                f"Events that AMI Guard function {name} could not handle wait in its failed-events queue: "
+                "nothing was checked for them",
+            ),
+        }
+        self.alarms = []
+        for alarm_id, (metric, description) in watched.items():
+            alarm = cloudwatch.Alarm(
                 self,
-                "Errors",
-                alarm_description=f"AMI Guard function {name} failed: events are being retried or dead-lettered",
-                metric=guard.function.metric_errors(period=PERIOD, statistic="Sum"),
+                alarm_id,
+                alarm_description=description,
+                metric=metric,
                 threshold=1,
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "Throttles",
-                alarm_description=f"AMI Guard function {name} was throttled: AMI changes are being checked late",
-                metric=guard.function.metric_throttles(period=PERIOD, statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "FailedEvents",
-                alarm_description=f"Events that AMI Guard function {name} could not handle wait in its failed-events "
-                "queue: nothing was checked for them",
-                metric=guard.failed_events.metric_approximate_number_of_messages_visible(
-                    period=PERIOD, statistic="Maximum"
-                ),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-        ]
-        for alarm in self.alarms:
+            )
             alarm.add_alarm_action(actions.SnsAction(topic))
+            self.alarms.append(alarm)
