@@ -47,5 +47,10 @@ deploy: setup
 demo: setup
 	$(PY) -m demo $(DEMO_ARGS)
 
+.PHONY: e2e
+# the end-to-end tests alone (make test runs them too): one deployment per configuration, the scenario played
+e2e: setup
+	$(VENV)/bin/pytest -m e2e tests/e2e
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
