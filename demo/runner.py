@@ -431,7 +431,8 @@ class EventRunner:
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(task_root)
         log_group = props.get("LoggingConfig", {}).get("LogGroup")
-        self._note(f"    {name}: code s3://{bucket}/{object_key} ({len(body)} bytes) from stack {stack_name}")
+        shown = object_key if len(object_key) <= 24 else f"{object_key[:12]}...{object_key[-8:]}"
+        self._note(f"{name}: deployed code s3://{bucket}/{shown}, {len(body)} bytes, CodeSha256 matches")
         return DeployedCode(
             task_root=task_root,
             stack_name=stack_name,
