@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from ami_guard import alerts, contract, rules
 from ami_guard.config import Policy
-from ami_guard.engine import Actions, Evaluation, Lookups, evaluate
-from ami_guard.events import Envelope, SkipEvent, guard_change, parse_call
+from ami_guard.engine import Actions, Evaluation, ImageFacts, Lookups, evaluate
+from ami_guard.events import Envelope, Launch, Principals, SkipEvent, guard_change, parse_call
 from ami_guard.settings import Settings
+
+if TYPE_CHECKING:
+    from ami_guard.instance_types import InstanceTypeInfo
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 
@@ -34,7 +37,8 @@ class Dependencies:
     accepted_events: tuple[str, ...]
     watched_functions: frozenset[str] = frozenset()
     watched_rules: frozenset[str] = frozenset()
-    idempotency_store: Any = field(default=None, compare=False)
+    idempotency_store: Callable[[], Any] | None = field(default=None, compare=False)
+    """Makes the Powertools persistence layer (and its DynamoDB client) when an event first needs it."""
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -51,13 +55,18 @@ def build_dependencies(settings: Settings, accepted_events: tuple[str, ...]) -> 
         Ec2Lookups,
         InstanceTypeCatalog,
         SnsPublisher,
-        client_config,
         client_factory,
     )
 
     clients = client_factory()
     lookups = Ec2Lookups(clients, InstanceTypeCatalog(clients, settings.region))
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    def idempotency_store() -> Any:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+        return DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=clients("dynamodb", settings.region)
+        )
 
     return Dependencies(
         policy=settings.policy,
@@ -67,7 +76,7 @@ def build_dependencies(settings: Settings, accepted_events: tuple[str, ...]) -> 
         accepted_events=accepted_events,
         watched_functions=settings.watched_functions,
         watched_rules=settings.watched_rules,
-        idempotency_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto_config=client_config()),
+        idempotency_store=idempotency_store,
     )
 
 
@@ -75,7 +84,9 @@ def once_per_event(deps: Dependencies, logger: Logger) -> Handler:
     """`process`, run at most once per CloudTrail eventID however often EventBridge or Lambda deliver it.
 
     A duplicate gets the first run's summary back without publishing or acting again. A run that fails
-    (throttling, SNS down) leaves no record, so the retry runs in full.
+    (throttling, SNS down) leaves no record, so the retry runs in full. An event that can have no effect
+    (skipped, or decided from the record alone with nothing found) is settled without the record: there is
+    nothing to do once, and the two DynamoDB writes are saved.
     """
 
     def run(event: Any, context: Any) -> dict[str, Any]:
@@ -83,19 +94,55 @@ def once_per_event(deps: Dependencies, logger: Logger) -> Handler:
 
     if deps.idempotency_store is None:
         return run
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent
+    make_store = deps.idempotency_store
+    wrapped: list[Handler] = []
 
-    config = IdempotencyConfig(
-        event_key_jmespath="detail.eventID",
-        raise_on_no_idempotency_key=False,
-        expires_after_seconds=contract.IDEMPOTENCY_TTL_SECONDS,
-    )
-    wrapped: Handler = idempotent(persistence_store=deps.idempotency_store, config=config)(run)
-    return wrapped
+    def once(event: Any, context: Any) -> dict[str, Any]:
+        settled = without_effects(event, deps, logger)
+        if settled is not None:
+            return settled
+        if not wrapped:
+            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent
+
+            config = IdempotencyConfig(
+                event_key_jmespath="detail.eventID",
+                raise_on_no_idempotency_key=False,
+                expires_after_seconds=contract.IDEMPOTENCY_TTL_SECONDS,
+            )
+            wrapped.append(idempotent(persistence_store=make_store(), config=config)(run))
+        return wrapped[0](event, context)
+
+    return once
 
 
 def process(event: Any, deps: Dependencies, logger: Logger) -> dict[str, Any]:
     """Evaluate one EventBridge event and publish its findings at or above minSeverity."""
+    evaluated = _evaluate(event, deps, logger, deps.lookups, deps.actions)
+    return evaluated if isinstance(evaluated, dict) else _report(evaluated, deps, logger)
+
+
+def without_effects(event: Any, deps: Dependencies, logger: Logger) -> dict[str, Any] | None:
+    """`process`'s summary (and logs) for an event that cannot publish, act or count anything; else None.
+
+    It is evaluated without actions and without AWS reads (instance-type facts aside: they are cached per
+    container, so the full run would not read them again); an event whose evaluation needs a read is not
+    decided here. Nothing found and nothing undecided means the full run would find nothing either.
+    """
+    try:
+        evaluated = _evaluate(event, deps, logger, _WithoutReads(deps.lookups), None)
+    except _ReadNeeded:
+        return None
+    if isinstance(evaluated, dict):
+        return evaluated
+    if evaluated.findings or evaluated.undetermined:
+        return None
+    return _report(evaluated, deps, logger)
+
+
+def _evaluate(
+    event: Any, deps: Dependencies, logger: Logger, lookups: Lookups, actions: Actions | None
+) -> Evaluation | dict[str, Any]:
+    """The evaluation of one event, or the summary of a skipped one (whose reason is logged here, once)."""
     envelope = Envelope(
         event,
         account=event.get("account") if isinstance(event, Mapping) else None,
@@ -112,13 +159,17 @@ def process(event: Any, deps: Dependencies, logger: Logger) -> dict[str, Any]:
             reason = f"{call.event_name} is not routed to this function (expects {', '.join(deps.accepted_events)})"
             logger.warning("Skipped event", extra={"reason": reason, "event_id": call.event_id})
             return {"status": "skipped", "reason": reason}
-        evaluation = evaluate(call, deps.policy, deps.lookups, deps.actions)
-    else:
-        evaluation = Evaluation(call)
-        change = guard_change(call)
-        if change is not None:
-            evaluation.add(rules.guard_tampered(call, change, deps.watched_functions, deps.watched_rules))
+        return evaluate(call, deps.policy, lookups, actions)
+    evaluation = Evaluation(call)
+    change = guard_change(call)
+    if change is not None:
+        evaluation.add(rules.guard_tampered(call, change, deps.watched_functions, deps.watched_rules))
+    return evaluation
 
+
+def _report(evaluation: Evaluation, deps: Dependencies, logger: Logger) -> dict[str, Any]:
+    """Publish the findings at or above minSeverity, count and log them; the summary."""
+    call = evaluation.call
     published: list[str] = []
     for finding in evaluation.findings:
         _count("Findings", {"rule_id": finding.rule_id, "severity": finding.severity.name})
@@ -143,6 +194,29 @@ def process(event: Any, deps: Dependencies, logger: Logger) -> dict[str, Any]:
     }
     logger.info("Evaluated event", extra=summary)
     return summary
+
+
+class _ReadNeeded(Exception):
+    """Deciding the event takes an AWS read: it is left to the full run, under the idempotency record."""
+
+
+class _WithoutReads:
+    """Lookups that answer only what needs no read for this event."""
+
+    def __init__(self, lookups: Lookups) -> None:
+        self._lookups = lookups
+
+    def image(self, image_id: str, region: str) -> ImageFacts:
+        raise _ReadNeeded
+
+    def launch_permissions(self, image_id: str, region: str) -> Principals:
+        raise _ReadNeeded
+
+    def instance_type(self, instance_type: str) -> InstanceTypeInfo | None:
+        return self._lookups.instance_type(instance_type)
+
+    def launch_template(self, launch: Launch, region: str) -> tuple[str | None, str | None]:
+        raise _ReadNeeded
 
 
 def _count(name: str, dimensions: dict[str, str]) -> None:

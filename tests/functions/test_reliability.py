@@ -100,6 +100,44 @@ def test_transient_publish_failure_fails_the_invocation_so_the_retry_alerts_once
     assert [n["MessageAttributes"]["rule_id"]["Value"] for n in deployed.received()] == ["snapshot-public"]
 
 
+def idempotency_records() -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = boto3.client("dynamodb", region_name=r.REGION).scan(TableName=TABLE)["Items"]
+    return items
+
+
+@pytest.mark.parametrize(
+    ("guard", "record"),
+    [
+        (permission_guard, r.modify_image_attribute("ami-0123456789abcdef0", [{"userId": "555566667777"}])),
+        (
+            permission_guard,
+            r.modify_snapshot_attribute("snap-0123456789abcdef0", [{"group": "all"}], error_code="AuthFailure"),
+        ),
+        (launch_guard, r.run_instances("ami-0123456789abcdef0", "t3.micro")),
+        (image_guard, r.register_image("ami-0fedcba9876543210", virtualization_type="hvm")),
+    ],
+)
+def test_an_event_that_raises_nothing_is_settled_without_an_idempotency_record(
+    deployed: Account, guard: Any, record: dict[str, Any]
+) -> None:
+    # Given an event that is decided from the record alone and raises nothing, delivered twice
+    event = r.envelope(record)
+    # When the guard receives both deliveries
+    results = [guard.lambda_handler(event, FakeContext()) for _ in range(2)]
+    # Then both report nothing found, nothing was published, and the idempotency table was not written
+    assert results[0] == results[1] and results[0]["status"] == "evaluated" and results[0]["published"] == []
+    assert deployed.received() == []
+    assert idempotency_records() == []
+
+
+def test_an_event_that_alerts_is_recorded_once(deployed: Account) -> None:
+    event = r.envelope(r.modify_snapshot_attribute("snap-0123456789abcdef0", [{"group": "all"}]))
+    for _ in range(2):
+        permission_guard.lambda_handler(event, FakeContext())
+    assert len(deployed.received()) == 1
+    assert len(idempotency_records()) == 1
+
+
 # --- tamper rule --------------------------------------------------------------------------------------
 
 
