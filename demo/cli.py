@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if session.runner is not None and session.runner.runtime_missing:
             log(f"  (Powertools layer extras not installed locally: {', '.join(session.runner.runtime_missing)})")
         log(f"Alerts arrive in SQS queue {session.inbox.queue_url if session.inbox else '?'}")
-        log(f"Playing {len(scenario.STEPS)} risky AMI changes (remediation {'on' if args.remediate else 'off'}):")
+        log(f"Playing {len(scenario.STEPS)} risky changes (remediation {'on' if args.remediate else 'off'}):")
 
         def show(result: scenario.StepResult) -> None:
             log(report.step_text(result, total=len(scenario.STEPS)))

@@ -72,12 +72,13 @@ class Trail:
         *,
         error_code: str | None = None,
         error_message: str | None = None,
+        service: str = "ec2",
     ) -> dict[str, Any]:
         rec: dict[str, Any] = {
             "eventVersion": "1.09",
             "userIdentity": self.identity(),
             "eventTime": _now(),
-            "eventSource": "ec2.amazonaws.com",
+            "eventSource": f"{service}.amazonaws.com",
             "eventName": event_name,
             "awsRegion": region,
             "sourceIPAddress": self.source_ip,
@@ -94,7 +95,7 @@ class Trail:
             "tlsDetails": {
                 "tlsVersion": "TLSv1.3",
                 "cipherSuite": "TLS_AES_128_GCM_SHA256",
-                "clientProvidedHostHeader": f"ec2.{region}.amazonaws.com",
+                "clientProvidedHostHeader": f"{service}.{region}.amazonaws.com",
             },
         }
         if error_code:
@@ -188,6 +189,10 @@ class Trail:
             "RunInstances", region, request, response, error_code=error_code, error_message=error_message
         )
 
+    def disable_rule(self, region: str, rule_name: str) -> dict[str, Any]:
+        """EventBridge's DisableRule, as CloudTrail logs it (source aws.events on the bus)."""
+        return self.record("DisableRule", region, {"name": rule_name}, None, service="events")
+
 
 def _instance_item(instance: Mapping[str, Any]) -> dict[str, Any]:
     """One instance of a RunInstances response, from boto3's spelling to CloudTrail's."""
@@ -219,7 +224,7 @@ def _instance_item(instance: Mapping[str, Any]) -> dict[str, Any]:
 def put_events_entry(record: Mapping[str, Any]) -> dict[str, Any]:
     """The PutEvents entry that delivers a CloudTrail record the way CloudTrail hands it to EventBridge."""
     return {
-        "Source": SOURCE,
+        "Source": "aws." + str(record["eventSource"]).split(".", 1)[0],
         "DetailType": DETAIL_TYPE,
         "Detail": json.dumps(record),
         "Time": datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),

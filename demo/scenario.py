@@ -10,6 +10,7 @@ access (the record is still sent). moto's DescribeImageAttribute fails on unknow
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,8 @@ class Action:
     records: list[dict[str, Any]]
     deliveries: int = 1
     facts: dict[str, str] = field(default_factory=dict)
+    undo: Callable[[], object] | None = None
+    """Put the account back once the records are delivered (so that later steps find the guard whole)."""
 
 
 @dataclass(frozen=True)
@@ -411,6 +414,23 @@ def _duplicate_delivery(world: World) -> Action:
     return Action(HOME, [record], deliveries=2, facts={"snapshot": snapshot})
 
 
+def _disable_guard_rule(world: World) -> Action:
+    events = world.emulator.client("events", HOME)
+    rules = events.list_rules()["Rules"]
+    rule = next(r["Name"] for r in rules if "RunInstances" in (r.get("EventPattern") or ""))
+    events.disable_rule(Name=rule)
+    # enabled again at once, without a record: EnableRule is no tampering, and the steps after need the rule
+    return Action(
+        HOME, [world.trail.disable_rule(HOME, rule)], facts={"rule": rule}, undo=lambda: events.enable_rule(Name=rule)
+    )
+
+
+def _check_guard_rule(world: World, action: Action, alerts: list[Alert]) -> list[Check]:
+    alert = next((a for a in alerts if a.rule_id == "guard-tampered"), None)
+    named = alert is not None and action.facts["rule"] in json.dumps(alert.document)
+    return [Check(named, f"the alert names the rule {action.facts['rule']}")]
+
+
 STEPS: tuple[Step, ...] = (
     Step("make-public", "Make an AMI public", ("ami-public",), _make_public, _check_public),
     Step(
@@ -467,6 +487,13 @@ STEPS: tuple[Step, ...] = (
         ("snapshot-shared-untrusted",),
         _duplicate_delivery,
     ),
+    Step(
+        "disable-guard-rule",
+        "Disable one of the guard's own rules (the launch rule)",
+        ("guard-tampered",),
+        _disable_guard_rule,
+        _check_guard_rule,
+    ),
 )
 STEP_KEYS = tuple(step.key for step in STEPS)
 
@@ -502,6 +529,8 @@ def run_step(world: World, number: int, step: Step) -> StepResult:
     try:
         action = step.act(world)
         world.put(action.region, action.records, times=action.deliveries)
+        if action.undo is not None:
+            action.undo()
         alerts = world.inbox.drain()
         if step.check is not None:
             checks = step.check(world, action, alerts)
