@@ -38,6 +38,7 @@ def _terminate(signum: int, frame: Any) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C stops the account even if started in background
     out = sys.stderr if args.json else sys.stdout
 
     def log(line: str) -> None:
@@ -113,8 +114,8 @@ def _hold(session: DemoSession, log: Any) -> None:
 The emulated account stays up until Ctrl-C. In another shell:
 
   export AWS_ACCESS_KEY_ID={emulator.access_key_id} AWS_SECRET_ACCESS_KEY={emulator.secret_access_key}
-  export AWS_REGION={scenario.HOME} AWS_ENDPOINT_URL={emulator.endpoint_url}
-  export AWS_ENDPOINT_URL_EVENTS={session.endpoint.url}   # PutEvents -> the runner (EventBridge + Lambda)
+  export AWS_REGION={scenario.HOME} AWS_DEFAULT_REGION={scenario.HOME} AWS_ENDPOINT_URL={emulator.endpoint_url}
+  export AWS_ENDPOINT_URL_EVENTBRIDGE={session.endpoint.url}   # EventBridge calls -> the runner's endpoint
 
   aws ec2 describe-images --owners self
   aws events list-rules

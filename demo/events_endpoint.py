@@ -2,7 +2,7 @@
 call to the emulator unchanged.
 
 The scenario puts its events here, and so can anyone while `make demo --keep` holds the account up:
-`AWS_ENDPOINT_URL_EVENTS=<this> aws events put-events ...`. Real EventBridge refuses `aws.*` sources from
+`AWS_ENDPOINT_URL_EVENTBRIDGE=<this> aws events put-events ...`. Real EventBridge refuses `aws.*` sources from
 PutEvents; this endpoint accepts them, since it plays CloudTrail handing its records to EventBridge.
 """
 
