@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +129,11 @@ class Emulator:
 
     # --- talking to it ------------------------------------------------------------------------------------
 
-    def environment(self, region: str) -> dict[str, str]:
-        """Environment for a process that must use the emulator, and only the emulator, in `region`."""
+    def environment(self, region: str, *, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment for a process that must use the emulator, and only the emulator, in `region`: `base` (by
+        default this process's environment without its AWS and CDK settings) and the emulator's settings."""
         return {
-            **clean_environment(),
+            **(clean_environment() if base is None else base),
             "AWS_ACCESS_KEY_ID": self.access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
             "AWS_REGION": region,

@@ -45,6 +45,7 @@ from demo.emulator import Emulator
 HOST_SCRIPT = Path(__file__).resolve().parent / "lambda_host.py"
 DEFAULT_ASYNC_RETRIES = 2  # Lambda's default MaximumRetryAttempts for asynchronous invocations
 EVENTS_PRINCIPALS = ("events.amazonaws.com", "*")
+LAMBDA_BASE_ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "en_US.UTF-8", "TZ": ":UTC"}
 
 
 @dataclass
@@ -327,7 +328,8 @@ class EventRunner:
         }
         (scratch / "request.json").write_text(json.dumps(request, default=str))
         environment = {
-            **self.emulator.environment(region),
+            # a bare environment as in Lambda, not this shell's (a POWERTOOLS_* or other setting here must not leak in)
+            **self.emulator.environment(region, base=LAMBDA_BASE_ENVIRONMENT),
             # the function's own configuration, exactly as deployed
             **config.get("Environment", {}).get("Variables", {}),
             # what the Lambda runtime adds; the credentials are its role's
@@ -341,7 +343,6 @@ class EventRunner:
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.get('Runtime', 'python')}",
             "LAMBDA_TASK_ROOT": str(code.task_root),
             "_HANDLER": config["Handler"],
-            "TZ": ":UTC",
         }
         try:
             completed = subprocess.run(
