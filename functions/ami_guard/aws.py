@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ami_guard.alerts import Alert
 from ami_guard.engine import ActionFailed, ImageFacts, LookupUnavailable
 from ami_guard.events import Launch, Principals
-from ami_guard.instance_types import InstanceTypeInfo, InstanceTypeTable, bundled_table, infer
+
+if TYPE_CHECKING:  # imported where used: only the launch guard reads instance types
+    from ami_guard.instance_types import InstanceTypeInfo
 
 PERMANENT_ERRORS = frozenset(
     {
@@ -104,6 +106,8 @@ class InstanceTypeCatalog:
         return self._cache[key]
 
     def _describe(self, instance_type: str) -> InstanceTypeInfo | None:
+        from ami_guard.instance_types import InstanceTypeTable, bundled_table, infer
+
         try:
             response = self._clients("ec2", self._region).describe_instance_types(InstanceTypes=[instance_type])
         except ClientError as exc:

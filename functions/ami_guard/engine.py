@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ami_guard import rules
 from ami_guard.config import Policy
@@ -25,7 +25,9 @@ from ami_guard.events import (
     new_image,
 )
 from ami_guard.findings import Finding
-from ami_guard.instance_types import InstanceTypeInfo
+
+if TYPE_CHECKING:
+    from ami_guard.instance_types import InstanceTypeInfo
 
 
 class LookupUnavailable(Exception):

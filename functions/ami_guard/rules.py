@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ami_guard.config import Policy
 from ami_guard.events import ApiCall, GuardChange, Launch, NewImage, PermissionChange, Principals
 from ami_guard.findings import Finding, Resource, Severity
-from ami_guard.instance_types import InstanceTypeInfo
+
+if TYPE_CHECKING:
+    from ami_guard.instance_types import InstanceTypeInfo
 
 AMI_PUBLIC = "ami-public"
 AMI_SHARED_UNTRUSTED = "ami-shared-untrusted"
