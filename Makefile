@@ -52,5 +52,20 @@ demo: setup
 e2e: setup
 	$(VENV)/bin/pytest -m e2e tests/e2e
 
+.PHONY: bench
+BENCH_VENV ?= .venv-bench
+# make bench (BENCH_ARGS="--runs 21" for tighter medians): cold starts against their floor and against Cloud Custodian,
+# warm per-event time, AWS calls per event, asset size; writes bench/results.json and bench/RESULTS.md, fails on a budget
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed
+	$(PY) -m bench --custodian-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
+
+# Cloud Custodian in an environment of its own (its pins are not ours); the .gitignore keeps it out of git and ruff
+$(BENCH_VENV)/.installed: bench/requirements-custodian.txt
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	echo '*' > $(BENCH_VENV)/.gitignore
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-custodian.txt
+	touch $@
+
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(BENCH_VENV)

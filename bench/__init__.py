@@ -1,0 +1,1 @@
+"""`make bench`: what a guard function costs at cold start and per event, against its floor and Cloud Custodian."""

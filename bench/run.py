@@ -1,0 +1,385 @@
+"""`make bench`: cold start against its floor, warm per-event time, AWS calls per event and asset size, measured
+against Cloud Custodian in the same run; writes bench/results.json and bench/RESULTS.md, checks the budgets.
+
+Every figure about start-up is a median over fresh processes (bench/child.py), ours and its floor taken in
+alternation so that a drift of the machine touches both alike. AWS is answered in process by botocore's
+Stubber (bench/aws_stub.py): nothing goes to the network and no account is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import asset, report, scenarios
+from bench.custodian import HANDLER as CUSTODIAN_HANDLER
+from bench.custodian import POLICIES as CUSTODIAN_POLICIES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Workspace:
+    """A temporary directory for the asset, the event files and the specs; children write results into it."""
+
+    path: Path
+    runs: int = 0
+
+    def write_json(self, name: str, data: Any) -> Path:
+        target = self.path / name
+        target.write_text(json.dumps(data), encoding="utf-8")
+        return target
+
+
+@dataclass
+class Interpreter:
+    """A Python that runs children: ours (.venv) or Cloud Custodian's (.venv-bench), with a Lambda-like env."""
+
+    python: str
+    env: dict[str, str]
+
+    def run(self, workspace: Workspace, spec: dict[str, Any]) -> dict[str, Any]:
+        workspace.runs += 1
+        spec_path = workspace.write_json(f"spec-{workspace.runs}.json", spec)
+        out_path = workspace.path / f"result-{workspace.runs}.json"
+        completed = subprocess.run(
+            [self.python, "-m", "bench.child", str(spec_path), str(out_path)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"child failed ({spec['mode']} {spec.get('handler', '')}):\n{completed.stderr[-4000:]}")
+        result: dict[str, Any] = json.loads(out_path.read_text(encoding="utf-8"))
+        out_path.unlink()
+        return result
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """Nothing of the caller's environment but PATH: no AWS profile, no PYTHON* settings leak in."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", **extra}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--custodian-python", help="the Python of the Cloud Custodian environment (.venv-bench)")
+    parser.add_argument("--runs", type=int, default=15, help="fresh processes per cold-start figure")
+    parser.add_argument("--events", type=int, default=2000, help="events per kind in the warm loop")
+    parser.add_argument("--custodian-events", type=int, default=50, help="events per kind for Cloud Custodian")
+    parser.add_argument("--repeats", type=int, default=3, help="warm loops per kind (the median is kept)")
+    parser.add_argument("--functions", default=str(ROOT / "functions"), help="the code to measure")
+    parser.add_argument("--out", default=str(ROOT / "bench"), help="where results.json and RESULTS.md go")
+    parser.add_argument("--raw", help="also keep every measurement in this JSON file")
+    parser.add_argument("--report-from", metavar="RAW", help="measure nothing: write the reports from a --raw file")
+    args = parser.parse_args(argv)
+    if args.report_from:
+        return write_reports(json.loads(Path(args.report_from).read_text(encoding="utf-8")), Path(args.out))
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ami-guard-bench-") as temp:
+        workspace = Workspace(Path(temp))
+        ours = Interpreter(sys.executable, child_env(scenarios.environment()))
+        zip_path, code_dir, names = build_asset(workspace, Path(args.functions))
+        custodian, custodian_info = (
+            prepare_custodian(workspace, args.custodian_python) if args.custodian_python else ({}, {})
+        )
+        cold = cold_starts(workspace, ours, code_dir, custodian, args.runs)
+        warm = {
+            fn.name: warm_run(workspace, ours, code_dir, fn, args.events, args.repeats) for fn in scenarios.FUNCTIONS
+        }
+        results: dict[str, Any] = {
+            "asset_kb": round(zip_path.stat().st_size / 1024, 1),
+            "asset_files": len(names),
+            "cold": cold,
+            "warm": warm,
+            "source_compile_ms": {
+                name: compile_ms(code_dir, data["first"]["modules"], ("ami_guard",)) for name, data in cold.items()
+            },
+        }
+        if custodian:
+            results["custodian"] = measure_custodian(workspace, custodian, custodian_info, args)
+    results["environment"] = environment(args.custodian_python)
+    results["runs"] = {
+        "cold_start_processes": args.runs,
+        "warm_events_per_kind": args.events,
+        "warm_repeats": args.repeats,
+        "custodian_warm_events_per_kind": args.custodian_events,
+        "bench_seconds": round(time.perf_counter() - started, 1),
+    }
+    if args.raw:
+        Path(args.raw).write_text(json.dumps(results), encoding="utf-8")
+    return write_reports(results, Path(args.out))
+
+
+def write_reports(results: dict[str, Any], out: Path) -> int:
+    """results.json, RESULTS.md and the console table with each budget; 1 when a budget fails."""
+    outcome = report.conclude(results)
+    (out / "results.json").write_text(json.dumps(outcome, indent=2) + "\n", encoding="utf-8")
+    (out / "RESULTS.md").write_text(report.markdown(outcome), encoding="utf-8")
+    print(report.console(outcome))
+    print(f"wrote {out / 'results.json'} and {out / 'RESULTS.md'} ({results['runs']['bench_seconds']} s of measuring)")
+    return 0 if all(budget["pass"] for budget in outcome["budgets"]) else 1
+
+
+# --- ours ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One kind of fresh process to time: ours, its floor, or Cloud Custodian on the same event."""
+
+    label: str
+    interpreter: Interpreter
+    spec: dict[str, Any]
+    ms: list[float] = field(default_factory=list)
+    first: dict[str, Any] = field(default_factory=dict)
+
+
+def build_asset(workspace: Workspace, functions_dir: Path) -> tuple[Path, Path, list[str]]:
+    """The zipped asset, unzipped where the children import it from."""
+    zip_path = workspace.path / "asset.zip"
+    names = asset.build(zip_path, functions_dir)
+    code_dir = workspace.path / "asset"
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(code_dir)
+    # Bytecode as Python writes it on a first import, for our asset as for boto3, Powertools and Cloud Custodian's
+    # archive: the figures compare code, not CPython's compiler. What compiling the source costs (Lambda: neither
+    # asset ships bytecode and /var/task is read-only) is reported on its own, for both.
+    compileall.compile_dir(str(code_dir), quiet=1)
+    print(f"asset: {len(names)} files, {zip_path.stat().st_size / 1024:.1f} kB zipped", flush=True)
+    return zip_path, code_dir, names
+
+
+def cold_starts(
+    workspace: Workspace, ours: Interpreter, code_dir: Path, custodian: dict[str, Target], runs: int
+) -> dict[str, Any]:
+    """Per function: ours, the floor and (on the events it evaluates) Cloud Custodian, in rotating order."""
+    out: dict[str, Any] = {}
+    for fn in scenarios.FUNCTIONS:
+        event = workspace.write_json(f"{fn.name}-cold.json", fn.representative())
+        base = {"code_dir": str(code_dir), "event": str(event)}
+        targets = [
+            Target("ours", ours, {**base, "mode": "cold", "handler": fn.handler}),
+            Target("floor", ours, {**base, "mode": "floor", "clients": list(fn.clients)}),
+        ]
+        event_name = next((name for name, f in scenarios.CUSTODIAN_EVENTS.items() if f is fn), None)
+        if event_name in custodian:
+            theirs = custodian[event_name]
+            theirs.spec["event"] = str(event)
+            targets.append(theirs)
+        for target in targets:
+            target.interpreter.run(workspace, target.spec)  # discarded: page cache and bytecode warm for all
+        for n in range(runs):
+            for target in targets[n % len(targets) :] + targets[: n % len(targets)]:
+                result = target.interpreter.run(workspace, target.spec)
+                target.ms.append(result["ms"])
+                target.first = target.first or result
+        ours_target, floor_target = targets[0], targets[1]
+        check_handled(fn.name, ours_target.first, fn.alert, code_dir)
+        out[fn.name] = {
+            "cold_ms": ours_target.ms,
+            "floor_ms": floor_target.ms,
+            "first": ours_target.first,
+            "clients": list(fn.clients),
+        }
+        line = f"cold start {fn.name}: {statistics.median(ours_target.ms):.1f} ms"
+        line += f", floor {statistics.median(floor_target.ms):.1f} ms"
+        if len(targets) > 2:
+            check_custodian(event_name or "", targets[2].first)
+            line += f", Cloud Custodian on {event_name} {statistics.median(targets[2].ms):.1f} ms"
+        print(line, flush=True)
+    return out
+
+
+def check_handled(name: str, result: dict[str, Any], alert: str | None, code_dir: Path) -> None:
+    """A figure counts only if the run did what it claims: the asset's code, the event evaluated, the alert sent."""
+    summary = result["result"]
+    if not isinstance(summary, dict) or summary.get("status") != "evaluated":
+        raise RuntimeError(f"{name}: the event was not evaluated: {summary}")
+    if alert is not None and alert not in summary.get("published", []):
+        raise RuntimeError(f"{name}: expected {alert} to be published, got {summary}")
+    if not str(result.get("code_file", "")).startswith(str(code_dir)):
+        raise RuntimeError(f"{name}: the handler was not imported from the asset ({result.get('code_file')})")
+
+
+def check_custodian(event_name: str, result: dict[str, Any]) -> None:
+    if result["result"] is not True or "sns:Publish" not in result["calls"]:
+        raise RuntimeError(f"Cloud Custodian did not evaluate and notify on {event_name}: {result['calls']}")
+
+
+def warm_run(
+    workspace: Workspace, ours: Interpreter, code_dir: Path, fn: scenarios.Function, events: int, repeats: int
+) -> dict[str, Any]:
+    kinds = []
+    for kind in fn.kinds:
+        for variant, record in (("quiet", kind.quiet), ("alert", kind.alerting)):
+            if record is None:
+                continue
+            path = workspace.write_json(f"{fn.name}-{kind.name}-{variant}.json", scenarios.copies(record, events + 2))
+            kinds.append({"name": kind.name, "variant": variant, "events": str(path)})
+    event = workspace.write_json(f"{fn.name}-warm.json", fn.representative())
+    spec = {
+        "mode": "warm",
+        "code_dir": str(code_dir),
+        "event": str(event),
+        "handler": fn.handler,
+        "kinds": kinds,
+        "repeats": repeats,
+    }
+    result = ours.run(workspace, spec)
+    for kind_result in result["kinds"]:
+        expected = next(k for k in fn.kinds if k.name == kind_result["name"])
+        alert = expected.alert if kind_result["variant"] == "alert" else None
+        label = f"{fn.name} {kind_result['name']} ({kind_result['variant']})"
+        for summary in (kind_result["first"], kind_result["second"]):
+            published = summary.get("published", []) if isinstance(summary, dict) else None
+            if published is None or (alert is None and published) or (alert is not None and alert not in published):
+                raise RuntimeError(f"{label}: {summary}")
+        if kind_result["calls_per_event"] != len(kind_result["steady_calls"]):
+            raise RuntimeError(f"{label}: {kind_result['calls_per_event']} calls per event in the loop, not as counted")
+        print(
+            f"warm {kind_result['name']} ({kind_result['variant']}): {kind_result['event_us']:.0f} us/event, "
+            f"JSON parse {kind_result['json_parse_us']:.1f} us",
+            flush=True,
+        )
+    return {"kinds": result["kinds"], "cold_calls": result["calls"], "stubbed_call_us": result["stubbed_call_us"]}
+
+
+def compile_ms(code_dir: Path, modules: list[str], packages: tuple[str, ...]) -> float:
+    """What compiling the loaded modules of `packages` from source costs (Lambda: the asset ships no bytecode)."""
+    total = 0.0
+    for module in modules:
+        if not module.startswith(packages):
+            continue
+        base = code_dir.joinpath(*module.split("."))
+        path = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+        if not path.is_file():
+            continue
+        source = path.read_text(encoding="utf-8")
+        best = min(_compile_once(source, str(path)) for _ in range(3))
+        total += best
+    return round(total, 1)
+
+
+def _compile_once(source: str, filename: str) -> float:
+    began = time.perf_counter()
+    compile(source, filename, "exec")
+    return (time.perf_counter() - began) * 1000
+
+
+# --- Cloud Custodian ----------------------------------------------------------------------------------
+
+
+def prepare_custodian(workspace: Workspace, python: str) -> tuple[dict[str, Target], dict[str, Any]]:
+    """Custodian's own archive per policy, unzipped and byte-compiled like ours; a cold-start target per event."""
+    archives = workspace.path / "custodian"
+    archives.mkdir()
+    built = subprocess.run(
+        [python, "-m", "bench.custodian", str(archives)],
+        env=child_env(scenarios.lambda_environment()),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if built.returncode != 0:
+        raise RuntimeError(f"Cloud Custodian's archive could not be built:\n{built.stderr[-4000:]}")
+    versions: dict[str, str] = json.loads(built.stdout)
+    targets: dict[str, Target] = {}
+    info: dict[str, Any] = {"version": sorted(set(versions.values())), "events": {}}
+    for event_name in scenarios.CUSTODIAN_EVENTS:
+        code_dir = archives / event_name
+        with zipfile.ZipFile(archives / f"{event_name}.zip") as archive:
+            archive.extractall(code_dir)
+        subprocess.run([python, "-m", "compileall", "-q", str(code_dir)], check=True, stdout=subprocess.DEVNULL)
+        policy_name = CUSTODIAN_POLICIES[event_name]["name"]
+        interpreter = Interpreter(
+            python,
+            child_env({**scenarios.lambda_environment(), "AWS_LAMBDA_FUNCTION_NAME": f"custodian-{policy_name}"}),
+        )
+        spec = {"mode": "cold", "code_dir": str(code_dir), "handler": CUSTODIAN_HANDLER}
+        targets[event_name] = Target("custodian", interpreter, spec)
+        info["events"][event_name] = {
+            "policy": CUSTODIAN_POLICIES[event_name],
+            "archive_kb": round((archives / f"{event_name}.zip").stat().st_size / 1024, 1),
+            "code_dir": str(code_dir),
+        }
+    return targets, info
+
+
+def measure_custodian(
+    workspace: Workspace, targets: dict[str, Target], info: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Cold starts (timed with ours) and warm loops over the same events, the alerting and the quiet one."""
+    for event_name, fn in scenarios.CUSTODIAN_EVENTS.items():
+        target = targets[event_name]
+        kind = next(k for k in fn.kinds if k.name == event_name)
+        kinds = []
+        for variant, record in (("alert", kind.alerting), ("quiet", kind.quiet)):
+            assert record is not None
+            path = workspace.write_json(
+                f"custodian-{event_name}-{variant}.json", scenarios.copies(record, args.custodian_events + 2)
+            )
+            kinds.append({"name": event_name, "variant": variant, "events": str(path)})
+        warm = target.interpreter.run(
+            workspace, {**target.spec, "mode": "warm", "kinds": kinds, "repeats": args.repeats}
+        )
+        code_dir = Path(info["events"][event_name].pop("code_dir"))
+        info["events"][event_name].update(
+            {
+                "cold_ms": target.ms,
+                "calls": target.first["calls"],
+                "clients": target.first["clients"],
+                "warm": warm["kinds"],
+                "source_compile_ms": compile_ms(code_dir, target.first["modules"], ("c7n", "custodian_policy")),
+            }
+        )
+        for kind_result in warm["kinds"]:
+            print(
+                f"Cloud Custodian warm {event_name} ({kind_result['variant']}): {kind_result['event_us']:.0f} us/event",
+                flush=True,
+            )
+    return info
+
+
+def environment(custodian_python: str | None) -> dict[str, Any]:
+    import boto3
+    import botocore
+    from aws_lambda_powertools.shared.version import VERSION as POWERTOOLS_VERSION
+
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "boto3": boto3.__version__,
+        "botocore": botocore.__version__,
+        "aws_lambda_powertools": POWERTOOLS_VERSION,
+    }
+    if custodian_python:
+        versions = subprocess.run(
+            [
+                custodian_python,
+                "-c",
+                "import boto3, botocore, c7n.version as v; print(v.version, boto3.__version__, botocore.__version__)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        info["custodian"] = {"c7n": versions[0], "boto3": versions[1], "botocore": versions[2]}
+    return info
