@@ -258,7 +258,8 @@ def markdown(out: dict[str, Any]) -> str:
         "# AMI Guard benchmark",
         "",
         "Written by `make bench` (bench/run.py); the figures behind it are in `bench/results.json`. Cold starts are "
-        f"medians over {runs['cold_start_processes']} fresh processes each, the floor measured in alternation; warm "
+        f"medians over {runs['cold_start_processes']} fresh processes each, ours, its floor and Cloud Custodian "
+        "taken in turn; warm "
         f"figures are medians of {runs['warm_repeats']} loops over {runs['warm_events_per_kind']} events per kind "
         f"({runs['custodian_warm_events_per_kind']} for Cloud Custodian). AWS is answered in process by botocore's "
         "Stubber. "

@@ -1,8 +1,8 @@
 """`make bench`: cold start against its floor, warm per-event time, AWS calls per event and asset size, measured
 against Cloud Custodian in the same run; writes bench/results.json and bench/RESULTS.md, checks the budgets.
 
-Every figure about start-up is a median over fresh processes (bench/child.py), ours and its floor taken in
-alternation so that a drift of the machine touches both alike. AWS is answered in process by botocore's
+Every figure about start-up is a median over fresh processes (bench/child.py), ours, its floor and Cloud
+Custodian taken in turn so that a drift of the machine touches them alike. AWS is answered in process by botocore's
 Stubber (bench/aws_stub.py): nothing goes to the network and no account is needed.
 """
 
