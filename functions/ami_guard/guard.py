@@ -5,6 +5,7 @@ The handlers are thin wrappers around `once_per_event(process)`; tests call `pro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -95,22 +96,23 @@ def once_per_event(deps: Dependencies, logger: Logger) -> Handler:
     if deps.idempotency_store is None:
         return run
     make_store = deps.idempotency_store
-    wrapped: list[Handler] = []
+
+    @functools.cache
+    def recorded() -> Handler:
+        """`run` under the idempotency record, made (with its DynamoDB client) for the first event that needs it."""
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent
+
+        config = IdempotencyConfig(
+            event_key_jmespath="detail.eventID",
+            raise_on_no_idempotency_key=False,
+            expires_after_seconds=contract.IDEMPOTENCY_TTL_SECONDS,
+        )
+        wrapped: Handler = idempotent(persistence_store=make_store(), config=config)(run)
+        return wrapped
 
     def once(event: Any, context: Any) -> dict[str, Any]:
         settled = without_effects(event, deps, logger)
-        if settled is not None:
-            return settled
-        if not wrapped:
-            from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent
-
-            config = IdempotencyConfig(
-                event_key_jmespath="detail.eventID",
-                raise_on_no_idempotency_key=False,
-                expires_after_seconds=contract.IDEMPOTENCY_TTL_SECONDS,
-            )
-            wrapped.append(idempotent(persistence_store=make_store(), config=config)(run))
-        return wrapped[0](event, context)
+        return settled if settled is not None else recorded()(event, context)
 
     return once
 
