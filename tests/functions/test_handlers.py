@@ -188,7 +188,7 @@ def deployed_env(account: Account, monkeypatch: pytest.MonkeyPatch) -> Account:
         monkeypatch.setenv(key, value)
     for module in (permission_guard, launch_guard, image_guard, tamper_guard):
         module.dependencies.cache_clear()
-        module.handler.cache_clear()
+        module._run_once.cache_clear()
     return account
 
 

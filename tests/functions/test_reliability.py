@@ -36,11 +36,11 @@ def deployed(account: Account, monkeypatch: pytest.MonkeyPatch) -> Iterator[Acco
         monkeypatch.setenv(key, value)
     for module in GUARDS:
         module.dependencies.cache_clear()
-        module.handler.cache_clear()
+        module._run_once.cache_clear()
     yield account
     for module in GUARDS:
         module.dependencies.cache_clear()
-        module.handler.cache_clear()
+        module._run_once.cache_clear()
 
 
 def count_calls(operation: str) -> list[dict[str, Any]]:

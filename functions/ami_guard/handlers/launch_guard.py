@@ -25,10 +25,11 @@ def dependencies() -> Dependencies:
 
 
 @cache
-def handler() -> Handler:
+def _run_once() -> Handler:
+    """process() once per CloudTrail event; private, so a mistyped handler string fails as Lambda says it."""
     return once_per_event(dependencies(), logger)
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.eventID")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handler()(event, context)
+    return _run_once()(event, context)
