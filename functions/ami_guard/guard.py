@@ -81,6 +81,34 @@ def build_dependencies(settings: Settings, accepted_events: tuple[str, ...]) -> 
     )
 
 
+class EntryPoint:
+    """What a guard function's module holds: its logger and, built once per container on first use, its
+    dependencies and its once-per-event runner. Calling it handles one event."""
+
+    def __init__(self, accepted_events: tuple[str, ...]) -> None:
+        self.accepted_events = accepted_events
+        self.logger = Logger(service=contract.POWERTOOLS_SERVICE_NAME)
+        self._deps: Dependencies | None = None
+        self._run: Handler | None = None
+
+    def dependencies(self) -> Dependencies:
+        if self._deps is None:
+            from ami_guard.settings import load_settings
+
+            self._deps = build_dependencies(load_settings(), self.accepted_events)
+        return self._deps
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        if self._run is None:
+            self._run = once_per_event(self.dependencies(), self.logger)
+        return self._run(event, context)
+
+    def reset(self) -> None:
+        """Forget what this container built (tests change the environment between cases)."""
+        self._deps = None
+        self._run = None
+
+
 def once_per_event(deps: Dependencies, logger: Logger) -> Handler:
     """`process`, run at most once per CloudTrail eventID however often EventBridge or Lambda deliver it.
 

@@ -187,8 +187,7 @@ def deployed_env(account: Account, monkeypatch: pytest.MonkeyPatch) -> Account:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for module in (permission_guard, launch_guard, image_guard, tamper_guard):
-        module.dependencies.cache_clear()
-        module._run_once.cache_clear()
+        module._guard.reset()
     return account
 
 
@@ -231,7 +230,7 @@ def test_malformed_event_is_logged_once_and_skipped(deployed_env: Account, event
     # ... and says why in exactly one structured line
     stream = io.StringIO()
     result = process(
-        event, launch_guard.dependencies(), Logger(service=f"ami-guard-test-{uuid.uuid4()}", stream=stream)
+        event, launch_guard._guard.dependencies(), Logger(service=f"ami-guard-test-{uuid.uuid4()}", stream=stream)
     )
     logs = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["message"] for line in logs] == ["Skipped event"]

@@ -35,12 +35,10 @@ def deployed(account: Account, monkeypatch: pytest.MonkeyPatch) -> Iterator[Acco
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for module in GUARDS:
-        module.dependencies.cache_clear()
-        module._run_once.cache_clear()
+        module._guard.reset()
     yield account
     for module in GUARDS:
-        module.dependencies.cache_clear()
-        module._run_once.cache_clear()
+        module._guard.reset()
 
 
 def count_calls(operation: str) -> list[dict[str, Any]]:
