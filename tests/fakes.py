@@ -47,12 +47,7 @@ class FakeAccount:
             raise ActionFailed(self.refuse_actions)
         self.removed.append((image_id, principals))
         current = self.permissions.get((image_id, region), Principals())
-        now = Principals(
-            groups=tuple(g for g in current.groups if g not in principals.groups),
-            user_ids=tuple(u for u in current.user_ids if u not in principals.user_ids),
-            organization_arns=tuple(a for a in current.organization_arns if a not in principals.organization_arns),
-            ou_arns=tuple(a for a in current.ou_arns if a not in principals.ou_arns),
-        )
+        now = current.without(principals)
         self.permissions[(image_id, region)] = now
         return now
 

@@ -186,6 +186,20 @@ class Principals:
     def public(self) -> bool:
         return any(group.lower() == "all" for group in self.groups)
 
+    @property
+    def named(self) -> tuple[str, ...]:
+        """The accounts, organizations and OUs, in that order (groups aside)."""
+        return self.user_ids + self.organization_arns + self.ou_arns
+
+    def without(self, other: Principals) -> Principals:
+        """These principals less those in `other`."""
+        return Principals(
+            groups=tuple(g for g in self.groups if g not in other.groups),
+            user_ids=tuple(u for u in self.user_ids if u not in other.user_ids),
+            organization_arns=tuple(a for a in self.organization_arns if a not in other.organization_arns),
+            ou_arns=tuple(a for a in self.ou_arns if a not in other.ou_arns),
+        )
+
     def as_dict(self) -> dict[str, list[str]]:
         out = {
             "groups": list(self.groups),

@@ -104,7 +104,7 @@ def ami_shared_untrusted(call: ApiCall, change: PermissionChange, policy: Policy
     untrusted = untrusted_principals(change.added, policy, call.account)
     if not call.succeeded or not untrusted:
         return None
-    names = ", ".join(untrusted.user_ids + untrusted.organization_arns + untrusted.ou_arns)
+    names = ", ".join(untrusted.named)
     return _finding(
         AMI_SHARED_UNTRUSTED,
         title=f"AMI {change.resource_id} shared with untrusted {names} in {call.region}",
@@ -166,7 +166,7 @@ def snapshot_shared_untrusted(call: ApiCall, change: PermissionChange, policy: P
     untrusted = untrusted_principals(change.added, policy, call.account)
     if not call.succeeded or not untrusted:
         return None
-    names = ", ".join(untrusted.user_ids + untrusted.organization_arns + untrusted.ou_arns)
+    names = ", ".join(untrusted.named)
     return _finding(
         SNAPSHOT_SHARED_UNTRUSTED,
         title=f"Snapshot {change.resource_id} shared with untrusted {names} in {call.region}",
@@ -400,14 +400,7 @@ def copy_permissions_not_copied(
     """CopyImage never copies launch permissions; say which the source had and the copy lacks."""
     if not call.succeeded:
         return None
-    missing = Principals(
-        groups=tuple(g for g in source_permissions.groups if g not in copy_permissions.groups),
-        user_ids=tuple(u for u in source_permissions.user_ids if u not in copy_permissions.user_ids),
-        organization_arns=tuple(
-            a for a in source_permissions.organization_arns if a not in copy_permissions.organization_arns
-        ),
-        ou_arns=tuple(a for a in source_permissions.ou_arns if a not in copy_permissions.ou_arns),
-    )
+    missing = source_permissions.without(copy_permissions)
     if not missing:
         return None
     return _finding(
