@@ -255,11 +255,15 @@ def _check_public(world: World, action: Action, alerts: list[Alert]) -> list[Che
     ]
 
 
-def _share_untrusted(world: World) -> Action:
+def _share_with(world: World, account: str) -> Action:
     image = world.images["shared"]
-    world.ec2(HOME).modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": UNTRUSTED_ACCOUNT}]})
-    record = world.trail.modify_image_attribute(HOME, image, [{"userId": UNTRUSTED_ACCOUNT}])
+    world.ec2(HOME).modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": account}]})
+    record = world.trail.modify_image_attribute(HOME, image, [{"userId": account}])
     return Action(HOME, [record], facts={"image": image})
+
+
+def _share_untrusted(world: World) -> Action:
+    return _share_with(world, UNTRUSTED_ACCOUNT)
 
 
 def _check_share_untrusted(world: World, action: Action, alerts: list[Alert]) -> list[Check]:
@@ -270,10 +274,7 @@ def _check_share_untrusted(world: World, action: Action, alerts: list[Alert]) ->
 
 
 def _share_trusted(world: World) -> Action:
-    image = world.images["shared"]
-    world.ec2(HOME).modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TRUSTED_ACCOUNT}]})
-    record = world.trail.modify_image_attribute(HOME, image, [{"userId": TRUSTED_ACCOUNT}])
-    return Action(HOME, [record], facts={"image": image})
+    return _share_with(world, TRUSTED_ACCOUNT)
 
 
 def _check_share_trusted(world: World, action: Action, alerts: list[Alert]) -> list[Check]:
