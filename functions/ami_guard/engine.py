@@ -303,8 +303,9 @@ def _copy_image(result: Evaluation, policy: Policy, lookups: Lookups, actions: A
     image = new_image(call)
     if not call.succeeded:
         return
+    # copyImageTags: EC2 copied the tags, so only the permissions are left to check
+    copy_rules = (rules.COPY_PERMISSIONS_NOT_COPIED,) if image.copy_image_tags else _COPY_RULES
     if not image.image_id:
-        copy_rules = (rules.COPY_PERMISSIONS_NOT_COPIED,) if image.copy_image_tags else _COPY_RULES
         required = (rules.IMAGE_MISSING_REQUIRED_TAGS,) if policy.required_tags else ()
         result.record_lacks(copy_rules + required, "the record names no new AMI (responseElements.imageId)")
         return
@@ -312,7 +313,6 @@ def _copy_image(result: Evaluation, policy: Policy, lookups: Lookups, actions: A
     source_unread: LookupUnavailable | None = None
     applied: Mapping[str, str] = {}
     if not (image.source_image_id and image.source_region):
-        copy_rules = (rules.COPY_PERMISSIONS_NOT_COPIED,) if image.copy_image_tags else _COPY_RULES
         result.record_lacks(copy_rules, "the record names no source AMI")
         _required_tags(result, image, policy, lookups, event_tags=None if image.copy_image_tags else image.tags)
         return
