@@ -3,7 +3,8 @@
 Clients are made on first use, one per service and region, and reused for the life of the container.
 A permanent refusal (not found, access denied) becomes LookupUnavailable / ActionFailed so that the
 alert still goes out and says what could not be read; anything else (throttling, 5xx after botocore's
-own retries) propagates, so the invocation fails and is retried.
+own retries) propagates, so the invocation fails and is retried. The tag restore is stricter the other
+way round: there every error but throttling and 5xx is final (a tag is never worth the alert).
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ PERMANENT_ERRORS = frozenset(
         "InvalidAMIID.Malformed",
         "InvalidAMIID.Unavailable",
         "InvalidSnapshot.NotFound",
-        "InvalidSnapshot.Malformed",
-        "InvalidID",
-        "TagLimitExceeded",
         "InvalidInstanceType",
         "InvalidParameterValue",
         "InvalidLaunchTemplateId.NotFound",
