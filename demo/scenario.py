@@ -124,7 +124,13 @@ def _delivery_dict(delivery: Delivery) -> dict[str, Any]:
         "ok": delivery.ok,
         "result": delivery.result,
         "attempts": [
-            {"ok": a.ok, "ms": a.duration_ms, "error_type": a.error_type, "error_message": a.error_message}
+            {
+                "ok": a.ok,
+                "ms": a.duration_ms,
+                "error_type": a.error_type,
+                "error_message": a.error_message,
+                "refused": a.refused,
+            }
             for a in delivery.attempts
         ],
         "sent_to": delivery.sent_to,
