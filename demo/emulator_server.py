@@ -139,7 +139,7 @@ def _supply_copy_source() -> None:
     def copy_with_source(
         self: Any, source_image_id: str, source_region: str, name: str | None = None, description: str | None = None
     ) -> Any:
-        image = copy_image(self, source_image_id, source_region, name=name, description=description)
+        image: Any = copy_image(self, source_image_id, source_region, name=name, description=description)
         image.source_image_id = source_image_id
         image.source_image_region = source_region
         return image

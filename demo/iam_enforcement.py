@@ -60,8 +60,8 @@ def action_level_projection(documents: Sequence[Mapping[str, Any]]) -> Projectio
     allowed_except: list[list[str]] = []
     denied: set[str] = set()
     not_judged: list[str] = []
-    for document in documents:
-        for statement in _as_list(document.get("Statement")):
+    for source in documents:
+        for statement in _as_list(source.get("Statement")):
             effect = statement.get("Effect")
             scoped = _as_list(statement.get("Resource")) != ["*"] or "NotResource" in statement
             conditioned = bool(statement.get("Condition"))
