@@ -89,7 +89,7 @@ class AmiGuardStack(Stack):
                     f"({prefix}<region> must fit IAM's {ROLE_NAME_MAX} characters)"
                 )
 
-        # Each guard's failed-events queue is made before any function, so that the watchers can name them.
+        # The watch lists are added once every guard exists: they name each other's queues.
         guards: dict[str, GuardFunction] = {}
         for guard_name, (handler, description) in GUARDS.items():
             guards[guard_name] = GuardFunction(

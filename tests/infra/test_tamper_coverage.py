@@ -557,3 +557,17 @@ def test_each_guard_role_is_named_for_its_guard_and_region(default_stack: Synthe
         contract.IMAGE_HANDLER: {"Fn::Join": ["", ["AmiGuard-ImageGuard-", {"Ref": "AWS::Region"}]]},
         contract.TAMPER_HANDLER: {"Fn::Join": ["", ["AmiGuard-TamperGuard-", {"Ref": "AWS::Region"}]]},
     }
+
+
+def test_a_stack_name_that_leaves_no_room_for_the_region_in_a_role_name_is_refused() -> None:
+    from aws_cdk import App
+
+    from ami_guard.config import parse_policy
+    from stacks.ami_guard_stack import AmiGuardStack
+    from tests.infra.conftest import DEFAULT_BLOCK
+
+    policy = parse_policy(dict(DEFAULT_BLOCK))
+    # "<stack>-PermissionGuard-" plus 16 characters of region must fit IAM's 64: 31 characters of stack name do
+    AmiGuardStack(App(), "S" * 31, policy=policy)
+    with pytest.raises(ValueError, match="too long for the guard's role names"):
+        AmiGuardStack(App(), "S" * 32, policy=policy)
