@@ -157,7 +157,8 @@ class AmiGuardStack(Stack):
                 "TamperWatch",
                 "TamperWatchRule",
                 "AMI Guard: changes to the tamper guard itself, seen by another function",
-                tamper_pattern(),
+                # what the permission guard watches: the tamper guard's function, rule, roles and queue
+                tamper_pattern((contract.IAM_SOURCE, contract.SQS_SOURCE)),
                 permission,
             ),
         ):

@@ -571,3 +571,29 @@ def test_a_stack_name_that_leaves_no_room_for_the_region_in_a_role_name_is_refus
     AmiGuardStack(App(), "S" * 31, policy=policy)
     with pytest.raises(ValueError, match="too long for the guard's role names"):
         AmiGuardStack(App(), "S" * 32, policy=policy)
+
+
+@pytest.mark.parametrize(
+    ("event", "rules"),
+    [
+        (
+            lambda: call(SNS, "DeleteTopic", {"topicArn": ALERT_TOPIC_ARN}),
+            ["AmiGuard-AlertPathWatchRule", "AmiGuard-TamperRule"],
+        ),
+        (lambda: call(KMS, "DisableKey", {"keyId": HEALTH_KEY}), ["AmiGuard-TamperRule"]),
+        (lambda: call(TRAIL, "StopLogging", {"name": "management"}), ["AmiGuard-TamperRule"]),
+        (
+            lambda: call(IAM, "DeleteRole", {"roleName": "anything"}, region=GLOBAL),
+            ["AmiGuard-TamperRule", "AmiGuard-TamperWatchRule"],
+        ),
+        (
+            lambda: call(SQS, "PurgeQueue", {"queueUrl": queue_url("anything")}),
+            ["AmiGuard-TamperRule", "AmiGuard-TamperWatchRule"],
+        ),
+    ],
+)
+def test_the_permission_guard_is_invoked_only_for_the_services_it_watches(
+    deployed: Deployed, event: Callable[[], dict[str, Any]], rules: list[str]
+) -> None:
+    # It watches the tamper guard's function, rule, roles and queue: Lambda, EventBridge, IAM and SQS calls only
+    assert deployed.matching_rules(event()) == rules
