@@ -46,6 +46,21 @@ _CONSOLE_FRAGMENT = {
 _OTHER_CONSOLE = {
     "lambda-function": "lambda/home?region={region}#/functions/{id}",
     "events-rule": "events/home?region={region}#/eventbus/default/rules/{id}",
+    "sns-topic": "sns/v3/home?region={region}#/topics",
+    "kms-key": "kms/home?region={region}#/kms/keys/{id}",
+    "iam-role": "iam/home#/roles/details/{id}",
+    "sqs-queue": "sqs/v3/home?region={region}#/queues",
+    "dynamodb-table": "dynamodbv2/home?region={region}#table?name={id}",
+    "cloudtrail-trail": "cloudtrailv2/home?region={region}#/trails",
+}
+# The guard's own infrastructure, by kind: how its ARN is built from the resource's id (a topic's id is its ARN).
+_OTHER_ARN = {
+    "sns-topic": "{id}",
+    "kms-key": "arn:{partition}:kms:{region}:{account}:key/{id}",
+    "iam-role": "arn:{partition}:iam::{account}:role/{id}",
+    "sqs-queue": "arn:{partition}:sqs:{region}:{account}:{id}",
+    "dynamodb-table": "arn:{partition}:dynamodb:{region}:{account}:table/{id}",
+    "cloudtrail-trail": "arn:{partition}:cloudtrail:{region}:{account}:trail/{id}",
 }
 
 
@@ -69,6 +84,10 @@ class Resource:
             return f"arn:{partition}:lambda:{self.region}:{self.account or ''}:function:{self.id}"
         if self.kind == "events-rule":
             return f"arn:{partition}:events:{self.region}:{self.account or ''}:rule/{self.id}"
+        if self.kind in _OTHER_ARN:
+            return _OTHER_ARN[self.kind].format(
+                partition=partition, region=self.region, account=self.account or "", id=self.id
+            )
         return f"arn:{partition}:ec2:{self.region}:{self.account or ''}:{self.id}"
 
     @property

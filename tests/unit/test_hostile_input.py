@@ -20,6 +20,7 @@ from ami_guard.engine import evaluate
 from ami_guard.events import SkipEvent, iter_records, parse_call
 from ami_guard.guard import Dependencies, process
 from ami_guard.offline import OfflineLookups
+from ami_guard.rules import Watched
 from tests import records as r
 from tests.corpus import sample_files
 from tests.fakes import FakeAccount
@@ -155,8 +156,7 @@ def handler_returns_and_logs_skips_once(document: Any) -> None:
         actions=FakeAccount(),
         publisher=_Publisher(),
         accepted_events=contract.PERMISSION_EVENTS + contract.LAUNCH_EVENTS + contract.IMAGE_EVENTS,
-        watched_functions=frozenset({"AmiGuard-LaunchGuard"}),
-        watched_rules=frozenset({"AmiGuard-LaunchRule"}),
+        watched=Watched(functions=frozenset({"AmiGuard-LaunchGuard"}), rules=frozenset({"AmiGuard-LaunchRule"})),
     )
     summary = process(event, deps, fresh_logger(stream))
     lines = [json.loads(line) for line in stream.getvalue().split("\n") if line]
