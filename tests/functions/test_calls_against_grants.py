@@ -372,22 +372,25 @@ def run_catalogue(function: DeployedFunction, env: Mapping[str, str], account: A
                     entry_point(event, FakeContext())
 
 
-def differences(function: DeployedFunction, called: Mapping[str, list[str]]) -> dict[str, Any]:
+def differences(function: DeployedFunction, called: Mapping[str, list[str]]) -> list[str]:
     """What is called without a grant, and what is granted without a call (nor a reason written out above)."""
     needed = set(called) | {
         action for action, (needed_by, _) in ON_OUR_BEHALF.items() if needed_by is None or needed_by in called
     }
     pending = {action for (name, action) in PENDING if name == function.name}
-    found: dict[str, Any] = {}
-    if ungranted := {action: called[action] for action in sorted(set(called) - function.granted)}:
-        found["called without a grant (action: paths)"] = ungranted
-    if unused := sorted(function.granted - needed - pending):
-        found["granted but called on no path"] = unused
-    if landed := sorted((pending & set(called)) & function.granted):
-        found["pending call now made: delete its PENDING entry"] = landed
-    if missing := sorted(needed - set(called) - function.granted):
-        found["needed on our behalf but not granted"] = missing
-    return found
+    name = function.name
+    return [
+        *(
+            f"{name}: {a} called without a grant, on: {'; '.join(called[a])}"
+            for a in sorted(set(called) - function.granted)
+        ),
+        *(f"{name}: {a} granted but called on no path" for a in sorted(function.granted - needed - pending)),
+        *(f"{name}: {a} needed on our behalf but not granted" for a in sorted(needed - set(called) - function.granted)),
+        *(
+            f"{name}: {a} is called now: delete its PENDING entry"
+            for a in sorted(pending & set(called) & function.granted)
+        ),
+    ]
 
 
 @pytest.mark.parametrize("configuration", list(CONFIGURATIONS))
@@ -415,16 +418,15 @@ def test_each_function_calls_exactly_what_its_role_grants(
                 env.setenv(key, value)
             run_catalogue(function, variables, account, recorder)
     # Then each function called only what its role grants, and its role grants nothing no path uses
-    found: dict[str, Any] = {}
+    found: list[str] = []
     for function in functions:
         called: dict[str, list[str]] = {}
         for call in recorder.calls:
             if call.function == function.name:
                 paths = called.setdefault(iam_action(call.service, call.operation), [])
                 paths += [call.path] if call.path not in paths else []
-        if problems := differences(function, called):
-            found[function.name] = problems
-    assert found == {}
+        found += differences(function, called)
+    assert not found, "\n".join(["calls and grants differ:", *found])
 
 
 def test_the_recorder_sees_calls_from_any_client_but_only_while_recording(recorder: CallRecorder) -> None:
