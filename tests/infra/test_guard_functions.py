@@ -7,27 +7,32 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match
 
-from ami_guard import contract
-from ami_guard.config import parse_policy, to_environment
 from stacks.components import guard_function
-from stacks.components.guard_rule import MAX_EVENT_AGE, RETRY_ATTEMPTS
-from tests.infra.conftest import DEFAULT_BLOCK, HANDLERS, Synthesized, render
+from tests.infra.conftest import (
+    HANDLERS,
+    IMAGE_HANDLER,
+    LAUNCH_HANDLER,
+    PERMISSION_HANDLER,
+    TAMPER_HANDLER,
+    Synthesized,
+    render,
+)
 
 # Which of the guard's own functions and rules each function watches for tampering (by physical name).
 WATCHED = {
-    contract.PERMISSION_HANDLER: ("AmiGuard-TamperGuard", "AmiGuard-TamperRule"),
-    contract.LAUNCH_HANDLER: ("", ""),
-    contract.IMAGE_HANDLER: ("", ""),
-    contract.TAMPER_HANDLER: (
+    PERMISSION_HANDLER: ("AmiGuard-TamperGuard", "AmiGuard-TamperRule"),
+    LAUNCH_HANDLER: ("", ""),
+    IMAGE_HANDLER: ("", ""),
+    TAMPER_HANDLER: (
         "AmiGuard-PermissionGuard,AmiGuard-LaunchGuard,AmiGuard-ImageGuard",
         "AmiGuard-PermissionRule,AmiGuard-LaunchRule,AmiGuard-ImageRule,AmiGuard-TamperWatchRule",
     ),
 }
 
 RULES = [
-    (contract.PERMISSION_HANDLER, contract.PERMISSION_EVENTS),
-    (contract.LAUNCH_HANDLER, contract.LAUNCH_EVENTS),
-    (contract.IMAGE_HANDLER, contract.IMAGE_EVENTS),
+    (PERMISSION_HANDLER, ("ModifyImageAttribute", "ModifySnapshotAttribute", "DisableImageBlockPublicAccess")),
+    (LAUNCH_HANDLER, ("RunInstances",)),
+    (IMAGE_HANDLER, ("RegisterImage", "CopyImage", "CreateImage")),
 ]
 
 
@@ -42,8 +47,8 @@ def test_each_rule_forwards_exactly_its_cloudtrail_events_to_its_function(
             "EventPattern": Match.object_equals(
                 {
                     "source": ["aws.ec2"],
-                    "detail-type": [contract.DETAIL_TYPE],
-                    "detail": {"eventSource": [contract.EVENT_SOURCE], "eventName": list(event_names)},
+                    "detail-type": ["AWS API Call via CloudTrail"],
+                    "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": list(event_names)},
                 }
             ),
             "EventBusName": Match.absent(),
@@ -52,10 +57,7 @@ def test_each_rule_forwards_exactly_its_cloudtrail_events_to_its_function(
                 {
                     "Arn": {"Fn::GetAtt": [default_stack.function_id(handler), "Arn"]},
                     "Id": Match.any_value(),
-                    "RetryPolicy": {
-                        "MaximumRetryAttempts": RETRY_ATTEMPTS,
-                        "MaximumEventAgeInSeconds": MAX_EVENT_AGE.to_seconds(),
-                    },
+                    "RetryPolicy": {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 2 * 3600},
                     "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [failed_events_id(default_stack, handler), "Arn"]}},
                 }
             ],
@@ -102,8 +104,7 @@ def test_function_runs_python313_on_arm64_with_the_pinned_powertools_layer(
     assert function["Timeout"] == 60
     assert "ReservedConcurrentExecutions" not in function
     assert [render(layer) for layer in function["Layers"]] == [
-        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python313-arm64:{guard_function.POWERTOOLS_LAYER_VERSION}"
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
     ]
 
 
@@ -120,27 +121,30 @@ def test_layer_number_belongs_to_the_installed_powertools_version() -> None:
 def test_function_environment_carries_the_policy_and_the_topic(default_stack: Synthesized, handler: str) -> None:
     variables = default_stack.function(handler)["Environment"]["Variables"]
 
+    # The default block: trusted account and organization, minSeverity LOW, remediate off, copyTags on, two tags
     assert variables == {
-        **to_environment(parse_policy(DEFAULT_BLOCK)),
-        contract.ENV_TOPIC_ARN: {"Ref": default_stack.only("AWS::SNS::Topic")},
-        contract.ENV_IDEMPOTENCY_TABLE: {"Ref": default_stack.only("AWS::DynamoDB::Table")},
-        contract.ENV_WATCHED_FUNCTIONS: WATCHED[handler][0],
-        contract.ENV_WATCHED_RULES: WATCHED[handler][1],
-        "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
-        "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
+        "AMI_GUARD_TRUSTED_ACCOUNTS": "111122223333",
+        "AMI_GUARD_TRUSTED_ORGANIZATIONS": "arn:aws:organizations::111122223333:organization/o-abcdefghij",
+        "AMI_GUARD_MIN_SEVERITY": "LOW",
+        "AMI_GUARD_REMEDIATE": "false",
+        "AMI_GUARD_COPY_TAGS": "true",
+        "AMI_GUARD_REQUIRED_TAGS": '["Owner", "CostCenter"]',
+        "AMI_GUARD_TOPIC_ARN": {"Ref": default_stack.only("AWS::SNS::Topic")},
+        "AMI_GUARD_IDEMPOTENCY_TABLE": {"Ref": default_stack.only("AWS::DynamoDB::Table")},
+        "AMI_GUARD_WATCHED_FUNCTIONS": WATCHED[handler][0],
+        "AMI_GUARD_WATCHED_RULES": WATCHED[handler][1],
+        "POWERTOOLS_SERVICE_NAME": "ami-guard",
+        "POWERTOOLS_METRICS_NAMESPACE": "AmiGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
-    assert variables[contract.ENV_TRUSTED_ACCOUNTS] == "111122223333"
-    assert variables[contract.ENV_MIN_SEVERITY] == "LOW"
-    assert variables[contract.ENV_REQUIRED_TAGS] == '["Owner", "CostCenter"]'
 
 
 def test_remediate_policy_reaches_the_functions(remediate_stack: Synthesized) -> None:
     for handler in HANDLERS:
         variables = remediate_stack.function(handler)["Environment"]["Variables"]
-        assert variables[contract.ENV_REMEDIATE] == "true"
-        assert variables[contract.ENV_COPY_TAGS] == "false"
-        assert variables[contract.ENV_MIN_SEVERITY] == "HIGH"
+        assert variables["AMI_GUARD_REMEDIATE"] == "true"
+        assert variables["AMI_GUARD_COPY_TAGS"] == "false"
+        assert variables["AMI_GUARD_MIN_SEVERITY"] == "HIGH"
 
 
 def test_each_function_logs_to_its_own_retained_log_group_kept_one_year(default_stack: Synthesized) -> None:
@@ -178,8 +182,8 @@ def test_outputs_name_the_topic_and_the_functions(default_stack: Synthesized) ->
 
     assert outputs["AlertTopicArn"]["Value"] == {"Ref": default_stack.only("AWS::SNS::Topic")}
     for name, handler in [
-        ("PermissionGuardFunctionName", contract.PERMISSION_HANDLER),
-        ("LaunchGuardFunctionName", contract.LAUNCH_HANDLER),
-        ("ImageGuardFunctionName", contract.IMAGE_HANDLER),
+        ("PermissionGuardFunctionName", PERMISSION_HANDLER),
+        ("LaunchGuardFunctionName", LAUNCH_HANDLER),
+        ("ImageGuardFunctionName", IMAGE_HANDLER),
     ]:
         assert outputs[name]["Value"] == {"Ref": default_stack.function_id(handler)}
