@@ -322,17 +322,31 @@ def granted_actions(resources: Mapping[str, Any], role_id: str) -> frozenset[str
     return frozenset(actions)
 
 
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": r.REGION, "AWS::AccountId": r.ACCOUNT}
+
+
 def resolved(environment: Mapping[str, Any], resources: Mapping[str, Any], account: Account) -> dict[str, str]:
-    """The function's environment with the topic and the table it references replaced by the emulated ones."""
+    """The function's environment as CloudFormation would resolve it in the emulated account: the topic and the
+    table it references are the emulated ones; any other resource (named in a watch list, say) gets a stand-in name,
+    which is all a function that only compares names needs."""
     stand_ins = {"AWS::SNS::Topic": account.topic_arn, "AWS::DynamoDB::Table": TABLE}
-    out: dict[str, str] = {}
-    for key, value in environment.items():
-        if isinstance(value, str):
-            out[key] = value
-        else:
-            assert set(value) == {"Ref"}, f"{key}: {value} is not a reference the emulated account can stand in for"
-            out[key] = stand_ins[resources[value["Ref"]]["Type"]]
-    return out
+
+    def value_of(node: Any) -> str:
+        if isinstance(node, str):
+            return node
+        if set(node) == {"Ref"}:
+            name = node["Ref"]
+            if name in PSEUDO_PARAMETERS:
+                return PSEUDO_PARAMETERS[name]
+            return stand_ins.get(resources[name]["Type"], f"stand-in-{name}")
+        if set(node) == {"Fn::GetAtt"}:
+            return "stand-in-" + "-".join(node["Fn::GetAtt"])
+        if set(node) == {"Fn::Join"}:
+            separator, parts = node["Fn::Join"]
+            return str(separator).join(value_of(part) for part in parts)
+        raise AssertionError(f"{node}: an intrinsic this test does not resolve")
+
+    return {key: value_of(value) for key, value in environment.items()}
 
 
 def iam_action(service: str, operation: str) -> str:
