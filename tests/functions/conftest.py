@@ -90,30 +90,6 @@ class Account:
         return url
 
 
-@pytest.fixture
-def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": r.REGION,
-        "AWS_REGION": r.REGION,
-        "MOTO_ACCOUNT_ID": r.ACCOUNT,
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        topic_arn = boto3.client("sns", region_name=r.REGION).create_topic(Name="ami-guard-alerts")["TopicArn"]
-        boto3.client("dynamodb", region_name=r.REGION).create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        acct = Account(topic_arn=topic_arn, queue_url="")
-        acct.queue_url = acct.subscribe_queue("inbox")
-        yield acct
-
-
 @dataclass(frozen=True)
 class Call:
     """One AWS API call a guard function made, as botocore was asked to send it."""
@@ -169,3 +145,27 @@ def recorder(account: Account) -> CallRecorder:
     calls = CallRecorder()
     session.events.register("before-call", calls)
     return calls
+
+
+@pytest.fixture
+def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": r.REGION,
+        "AWS_REGION": r.REGION,
+        "MOTO_ACCOUNT_ID": r.ACCOUNT,
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        topic_arn = boto3.client("sns", region_name=r.REGION).create_topic(Name="ami-guard-alerts")["TopicArn"]
+        boto3.client("dynamodb", region_name=r.REGION).create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        acct = Account(topic_arn=topic_arn, queue_url="")
+        acct.queue_url = acct.subscribe_queue("inbox")
+        yield acct
