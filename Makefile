@@ -54,7 +54,7 @@ e2e: setup
 
 .PHONY: bench
 BENCH_VENV ?= .venv-bench
-# make bench (BENCH_ARGS="--max-runs 161" to allow more rounds): cold starts from source against their floor and against
+# make bench (BENCH_ARGS="--max-runs 81" to allow more rounds): cold starts from source against their floor and against
 # Cloud Custodian, paired round by round, judged on the 95% interval of the median ratio (more rounds while it straddles
 # a limit); warm per-event time, AWS calls per event, asset size. Writes bench/results.json, bench/RESULTS.md and the
 # README's figures; fails when a budget is missed or still undecided after the last round

@@ -30,6 +30,11 @@ def _quartiles(values: list[float]) -> list[float]:
     return [round(q1, 1), round(q3, 1)]
 
 
+def _paired(pairs: dict[str, list[float]], key: str, limit: float) -> dict[str, Any]:
+    """The budget's summary from the rounds where ours and the other side ran back to back."""
+    return stats.summary(stats.ratios(pairs[f"ours_{key}"], pairs[key]), limit)
+
+
 def _calls(calls: list[str]) -> dict[str, Any]:
     reads = [c for c in calls if c.split(":", 1)[1].startswith(READ_PREFIXES)]
     return {"per_event": len(calls), "reads": len(reads), "writes": len(calls) - len(reads), "calls": calls}
@@ -49,12 +54,10 @@ def conclude(results: dict[str, Any]) -> dict[str, Any]:
     # The budget's figure: the median of the per-round ratios on `clock`, its interval and verdict; the other
     # clock's, for comparison only.
     out["cold_start_ratio"] = {
-        name: stats.summary(stats.ratios(data[f"cold_{key}"], data[f"floor_{key}"]), COLD_START_FLOOR_RATIO)
-        for name, data in cold.items()
+        name: _paired(data["pairs"]["floor"], key, COLD_START_FLOOR_RATIO) for name, data in cold.items()
     }
     out["cold_start_ratio_other_clock"] = {
-        name: stats.summary(stats.ratios(data[f"cold_{other}"], data[f"floor_{other}"]), COLD_START_FLOOR_RATIO)
-        for name, data in cold.items()
+        name: _paired(data["pairs"]["floor"], other, COLD_START_FLOOR_RATIO) for name, data in cold.items()
     }
 
     warm_quiet: dict[str, float] = {}
@@ -116,12 +119,9 @@ def conclude(results: dict[str, Any]) -> dict[str, Any]:
         out["custodian"] = theirs
         out["ours_vs_custodian"] = {"cold_start_ratio": {}, "cold_start_ratio_other_clock": {}, "warm_event_ratio": {}}
         for event_name, fn in scenarios.CUSTODIAN_EVENTS.items():
-            data = cold[fn.name]
+            pairs = cold[fn.name]["pairs"]["custodian"]
             for name, clock_key in (("cold_start_ratio", key), ("cold_start_ratio_other_clock", other)):
-                out["ours_vs_custodian"][name][event_name] = stats.summary(
-                    stats.ratios(data[f"cold_{clock_key}"], data[f"custodian_{clock_key}"]),
-                    CUSTODIAN_COLD_START_RATIO,
-                )
+                out["ours_vs_custodian"][name][event_name] = _paired(pairs, clock_key, CUSTODIAN_COLD_START_RATIO)
             out["ours_vs_custodian"]["warm_event_ratio"][event_name] = round(
                 warm_alert[event_name] / theirs["warm_event_us"][event_name], 4
             )
@@ -322,7 +322,8 @@ def method(out: dict[str, Any]) -> str:
         "every figure. Each round runs ours, its floor and (for two events) Cloud Custodian as fresh processes back "
         "to back, in rotating order; a budget is the median of the per-round ratios, judged on "
         f"{clock}, with the 95% order-statistics interval of that median in parentheses. {rounds['first']} rounds "
-        f"per function, {rounds['more']} more at a time while an interval straddles its limit, at most "
+        f"per function, {rounds['more']} more at a time while an interval straddles its limit (a comparison "
+        f"already decided is not run again), at most "
         f"{rounds['max']}: a budget passes when its whole interval is within the limit, fails when it is all "
         "over, and is undecided (which fails the gate) when it still straddles the limit at the end."
     )

@@ -82,12 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--custodian-python", help="the Python of the Cloud Custodian environment (.venv-bench)")
     parser.add_argument("--runs", type=int, default=21, help="rounds of fresh processes per function, at first")
     parser.add_argument("--more", type=int, default=20, help="rounds added while a budget is undecided")
-    parser.add_argument("--max-runs", type=int, default=81, help="the most rounds per function; undecided after")
+    parser.add_argument("--max-runs", type=int, default=41, help="the most rounds per function; undecided after")
     parser.add_argument(
         "--clock", choices=("cpu", "wall"), default="cpu", help="what the cold-start budgets judge (both reported)"
     )
     parser.add_argument("--events", type=int, default=2000, help="events per kind in the warm loop")
-    parser.add_argument("--custodian-events", type=int, default=50, help="events per kind for Cloud Custodian")
+    parser.add_argument("--custodian-events", type=int, default=20, help="events per kind for Cloud Custodian")
     parser.add_argument("--repeats", type=int, default=3, help="warm loops per kind (the median is kept)")
     parser.add_argument("--functions", default=str(ROOT / "functions"), help="the code to measure")
     parser.add_argument("--out", default=str(ROOT / "bench"), help="where results.json and RESULTS.md go")
@@ -162,7 +162,7 @@ class Sampling:
 
     runs: int = 21
     more: int = 20
-    max_runs: int = 81
+    max_runs: int = 41
     clock: str = "cpu_ms"
 
     def next_batch(self, done: int) -> int:
@@ -225,46 +225,66 @@ def cold_starts(
             target.interpreter.run(workspace, target.spec, bytecode=True)
             remove_bytecode(Path(target.spec["code_dir"]))
         limits = {"floor": report.COLD_START_FLOOR_RATIO, "custodian": report.CUSTODIAN_COLD_START_RATIO}
+        ours_target, others = targets[0], targets[1:]
+        pairs: dict[str, dict[str, list[float]]] = {
+            other.label: {"ours_ms": [], "ours_cpu_ms": [], "ms": [], "cpu_ms": []} for other in others
+        }
+        undecided = list(others)
         rounds = 0
         while True:
             for _ in range(plan.next_batch(rounds)):
-                for target in targets[rounds % len(targets) :] + targets[: rounds % len(targets)]:
+                # Ours and every comparison still undecided, back to back; a decided one is not run again.
+                present = [ours_target, *undecided]
+                shift = rounds % len(present)
+                results = {}
+                for target in present[shift:] + present[:shift]:
                     result = target.interpreter.run(workspace, target.spec)
+                    check_from_source(fn.name, target.label, result)
                     target.ms.append(result["ms"])
                     target.cpu_ms.append(result["cpu_ms"])
                     target.first = target.first or result
-                    check_from_source(fn.name, target.label, result)
+                    results[target.label] = result
+                for other in undecided:
+                    pair = pairs[other.label]
+                    pair["ours_ms"].append(results["ours"]["ms"])
+                    pair["ours_cpu_ms"].append(results["ours"]["cpu_ms"])
+                    pair["ms"].append(results[other.label]["ms"])
+                    pair["cpu_ms"].append(results[other.label]["cpu_ms"])
                 rounds += 1
+            ours_key = "ours_" + plan.clock
             verdicts = {
                 other.label: stats.summary(
-                    stats.ratios(getattr(targets[0], plan.clock), getattr(other, plan.clock)), limits[other.label]
+                    stats.ratios(pairs[other.label][ours_key], pairs[other.label][plan.clock]), limits[other.label]
                 )["verdict"]
-                for other in targets[1:]
+                for other in undecided
             }
-            if "undecided" not in verdicts.values() or rounds >= plan.max_runs:
-                break
+            undecided = [other for other in undecided if verdicts[other.label] == "undecided"]
             loads.append(round(os.getloadavg()[0], 2))
-            print(f"  {fn.name}: {rounds} rounds, undecided against {', '.join(verdicts)}: sampling more", flush=True)
-        loads.append(round(os.getloadavg()[0], 2))
-        ours_target, floor_target = targets[0], targets[1]
+            if not undecided or rounds >= plan.max_runs:
+                break
+            labels = ", ".join(other.label for other in undecided)
+            print(f"  {fn.name}: {rounds} rounds, undecided against {labels}: sampling more", flush=True)
+        floor_target = targets[1]
         check_handled(fn.name, ours_target.first, fn.alert, code_dir)
         out[fn.name] = {
             "cold_ms": ours_target.ms,
             "cold_cpu_ms": ours_target.cpu_ms,
             "floor_ms": floor_target.ms,
             "floor_cpu_ms": floor_target.cpu_ms,
+            "pairs": pairs,
             "first": ours_target.first,
             "clients": list(fn.clients),
         }
-        ratio = statistics.median(stats.ratios(ours_target.ms, floor_target.ms))
+        floor_pairs = pairs["floor"]
+        ratio = statistics.median(stats.ratios(floor_pairs["ours_" + plan.clock], floor_pairs[plan.clock]))
         line = f"cold start {fn.name}: {statistics.median(ours_target.ms):.1f} ms"
-        line += f", floor {statistics.median(floor_target.ms):.1f} ms, median ratio {ratio:.3f} over {rounds} pairs"
+        line += f", floor {statistics.median(floor_target.ms):.1f} ms, median ratio {ratio:.3f} ({plan.clock})"
+        line += f" over {len(floor_pairs['ms'])} pairs"
         if len(targets) > 2:
             check_custodian(event_name or "", targets[2].first)
             line += f", Cloud Custodian on {event_name} {statistics.median(targets[2].ms):.1f} ms"
+            line += f" over {len(pairs['custodian']['ms'])} pairs"
             out[fn.name]["custodian_event"] = event_name
-            out[fn.name]["custodian_ms"] = targets[2].ms
-            out[fn.name]["custodian_cpu_ms"] = targets[2].cpu_ms
         print(line, flush=True)
     return out
 
