@@ -15,17 +15,14 @@ from typing import Any
 from ami_guard import contract
 from ami_guard.findings import Severity
 
-_ACCOUNT = re.compile(r"^\d{12}$")
+# Patterns, compiled on first use by re's cache: a function's cold start validates only the keys it was given.
+_ACCOUNT = r"^\d{12}$"
 _PARTITION = r"aws(?:-cn|-us-gov|-iso|-iso-b)?"
-_ORGANIZATION = re.compile(rf"^arn:{_PARTITION}:organizations::\d{{12}}:organization/(o-[a-z0-9]{{10,32}})$")
-_OU = re.compile(
-    rf"^arn:{_PARTITION}:organizations::\d{{12}}:ou/(o-[a-z0-9]{{10,32}})/ou-[0-9a-z]{{4,32}}-[a-z0-9]{{8,32}}$"
-)
-_TOPIC_ARN = re.compile(
-    rf"^arn:{_PARTITION}:sns:[a-z]{{2}}(-[a-z]+)+-\d{{1,2}}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$"
-)
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ORGANIZATION = rf"^arn:{_PARTITION}:organizations::\d{{12}}:organization/(o-[a-z0-9]{{10,32}})$"
+_OU = rf"^arn:{_PARTITION}:organizations::\d{{12}}:ou/(o-[a-z0-9]{{10,32}})/ou-[0-9a-z]{{4,32}}-[a-z0-9]{{8,32}}$"
+_TOPIC_ARN = rf"^arn:{_PARTITION}:sns:[a-z]{{2}}(-[a-z]+)+-\d{{1,2}}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$"
+_EMAIL = r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$"
+_CONTROL = r"[\x00-\x1f\x7f]"
 
 KNOWN_KEYS = (
     "trustedAccounts",
@@ -61,12 +58,12 @@ class Policy:
         """An organization ARN, or an OU ARN that is itself trusted or lies in a trusted organization."""
         if arn in self.trusted_organizations:
             return True
-        ou = _OU.match(arn)
+        ou = re.match(_OU, arn)
         if ou is None:
             return False
         org_id = ou.group(1)
         return any(
-            (m := _ORGANIZATION.match(trusted)) is not None and m.group(1) == org_id
+            (m := re.match(_ORGANIZATION, trusted)) is not None and m.group(1) == org_id
             for trusted in self.trusted_organizations
         )
 
@@ -151,17 +148,17 @@ def _strings(block: Mapping[str, Any], key: str, check: Any) -> list[str]:
 
 
 def _check_account(value: str) -> str | None:
-    return None if _ACCOUNT.match(value) else "is not a 12-digit AWS account id"
+    return None if re.match(_ACCOUNT, value) else "is not a 12-digit AWS account id"
 
 
 def _check_organization(value: str) -> str | None:
-    if _ORGANIZATION.match(value) or _OU.match(value):
+    if re.match(_ORGANIZATION, value) or re.match(_OU, value):
         return None
     return "is not an organization ARN (arn:aws:organizations::<management account>:organization/o-...) or OU ARN"
 
 
 def _check_email(value: str) -> str | None:
-    return None if _EMAIL.match(value) else "is not an email address"
+    return None if re.match(_EMAIL, value) else "is not an email address"
 
 
 def _check_tag_key(value: str) -> str | None:
@@ -169,7 +166,7 @@ def _check_tag_key(value: str) -> str | None:
         return "is not a tag key (1 to 128 characters)"
     if value.lower().startswith("aws:"):
         return "is not a tag key users can set (the aws: prefix is reserved)"
-    if _CONTROL.search(value) or value != value.strip():
+    if re.search(_CONTROL, value) or value != value.strip():
         return "is not a tag key (control characters or leading/trailing spaces)"
     return None
 
@@ -177,7 +174,7 @@ def _check_tag_key(value: str) -> str | None:
 def _topic_arn(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not _TOPIC_ARN.match(value):
+    if not isinstance(value, str) or not re.match(_TOPIC_ARN, value):
         raise ConfigError(
             f"operationsTopicArn: {value!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
         )

@@ -6,12 +6,13 @@ Output: one SNS alert per finding at or above minSeverity.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from ami_guard import contract
 from ami_guard.guard import EntryPoint
+
+if TYPE_CHECKING:  # a type only: the module costs an import at every cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 _guard = EntryPoint(contract.LAUNCH_EVENTS)
 logger = _guard.logger

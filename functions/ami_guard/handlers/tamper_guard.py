@@ -6,11 +6,12 @@ Output: a guard-tampered alert when the call changed one of the functions or rul
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from ami_guard.guard import EntryPoint
+
+if TYPE_CHECKING:  # a type only: the module costs an import at every cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 _guard = EntryPoint(())
 logger = _guard.logger
