@@ -10,8 +10,8 @@ A value from a CloudTrail record is data, never layout:
   `…` saying how many it had; below `depth` levels an object or list is replaced by a one-line summary. A
   value longer than `text` inside the prose is replaced by its cut form, so that the prose keeps its end and a
   large value is never repeated. `render` measures the Publish request as SNS counts it and steps down the
-  levels (FULL, TIGHT, REDUCED, MINIMAL) until it fits PUBLISH_BUDGET_BYTES; MINIMAL leaves out evidence and
-  action and fits by construction, so no finding is lost to its size. Whatever was cut is named in the
+  levels (FULL, TIGHT, REDUCED) until it fits PUBLISH_BUDGET_BYTES; REDUCED fits by construction (every slot
+  filled with the costliest characters stays under the budget, tested), so no finding is lost to its size. Whatever was cut is named in the
   document's `truncated` field and in the email, with where the full finding is: the CloudTrail record (by
   event id) and the guard function's log (`full_finding_log`, written by the guard before publishing).
 - Never layout. In the email every value from the record is shown on a line that starts with our text or
@@ -60,16 +60,12 @@ class Limits:
     prose: int  # description, recommendation, action detail
     resources: int
     reduced: bool = False  # say that the alert was reduced to fit
-    omit_details: bool = False  # leave out evidence and action (the last resort)
 
 
 FULL = Limits(text=1024, ident=1024, items=25, keys=50, depth=6, title=300, prose=4000, resources=25)
 TIGHT = Limits(text=128, ident=128, items=5, keys=10, depth=3, title=200, prose=1000, resources=5)
 REDUCED = Limits(text=32, ident=128, items=3, keys=5, depth=2, title=200, prose=200, resources=3, reduced=True)
-MINIMAL = Limits(
-    text=32, ident=128, items=1, keys=1, depth=1, title=200, prose=200, resources=1, reduced=True, omit_details=True
-)
-LEVELS = (FULL, TIGHT, REDUCED, MINIMAL)
+LEVELS = (FULL, TIGHT, REDUCED)
 _ALL = sys.maxsize
 EXACT = Limits(text=_ALL, ident=_ALL, items=_ALL, keys=_ALL, depth=_ALL, title=_ALL, prose=_ALL, resources=_ALL)
 MORE_KEY = "…"
@@ -236,13 +232,7 @@ def document(finding: Finding, call: ApiCall, limits: Limits = FULL, *, log_grou
         b.note("resources", f"{len(finding.resources)} resources, first {limits.resources} kept")
     actor = call.actor
     action = finding.action or {"status": "none", "detail": "this rule only reports"}
-    if limits.omit_details:
-        b.note("evidence", "left out to fit")
-        b.note("action", "left out except status and detail")
-        evidence: Any = {}
-        action = {key: action.get(key) for key in ("status", "detail") if key in action}
-    else:
-        evidence = b.value(finding.evidence, "evidence")
+    evidence = b.value(finding.evidence, "evidence")
     detail = action.get("detail")
     bounded_action = b.value({k: v for k, v in action.items() if k != "detail" or not isinstance(v, str)}, "action")
     if isinstance(detail, str):
@@ -315,7 +305,7 @@ def full_finding_log(finding: Finding, call: ApiCall) -> list[dict[str, Any]]:
 
 
 def render(finding: Finding, call: ApiCall, *, log_group: str | None = None) -> Alert:
-    """The alert at the first level of LEVELS whose Publish request fits PUBLISH_BUDGET_BYTES (MINIMAL always does)."""
+    """The alert at the first level of LEVELS whose Publish request fits PUBLISH_BUDGET_BYTES (REDUCED always does)."""
     alert = _render(finding, call, LEVELS[0], log_group)
     for limits in LEVELS[1:]:
         if alert.publish_bytes() <= PUBLISH_BUDGET_BYTES:
