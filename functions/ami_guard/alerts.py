@@ -10,15 +10,16 @@ A value from a CloudTrail record is data, never layout:
   `…` saying how many it had; below `depth` levels an object or list is replaced by a one-line summary. A
   value longer than `text` inside the prose is replaced by its cut form, so that the prose keeps its end and a
   large value is never repeated. `render` measures the Publish request as SNS counts it and steps down the
-  levels (FULL, TIGHT, REDUCED) until it fits PUBLISH_BUDGET_BYTES; REDUCED fits by construction (every slot
-  filled with the costliest characters stays under the budget, tested), so no finding is lost to its size. Whatever was cut is named in the
-  document's `truncated` field and in the email, with where the full finding is: the CloudTrail record (by
-  event id) and the guard function's log (`full_finding_log`, written by the guard before publishing).
-- Never layout. In the email every value from the record is shown on a line that starts with our text or
-  our indentation; newlines, carriage returns, other control and format characters (U+2028/2029, NEL,
-  bidirectional overrides...) are written as escapes (`one_line`), and standalone values are quoted as
-  JSON strings unless they are plain tokens (ids, ARNs, IP addresses). The JSON document keeps every value
-  exact, up to the bounds above.
+  levels (FULL, TIGHT, REDUCED) until it fits PUBLISH_BUDGET_BYTES. REDUCED fits by construction (every slot
+  filled with the costliest characters stays under the budget: tested), so no finding is lost to its size.
+  Whatever was cut is named in the document's `truncated` field and in the email, with where the finding is
+  whole: the CloudTrail record (by event id) and the guard function's log (`full_finding_log`, written by the
+  guard before it publishes).
+- Never layout. In the email every value from the record stands on a line that starts with our text or our
+  indentation; newlines, carriage returns, other control and format characters (U+2028/2029, NEL,
+  bidirectional overrides...) are written as escapes (`one_line`), and values are double-quoted, standalone
+  or inside our sentences, unless they are plain tokens (ids, ARNs, IP addresses). The JSON document keeps
+  every value exact, up to the bounds above.
 """
 
 from __future__ import annotations
