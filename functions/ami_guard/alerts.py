@@ -252,6 +252,7 @@ def document(finding: Finding, call: ApiCall, limits: Limits = FULL, *, log_grou
             "arn": b.optional(actor.arn, "actor.arn", limits.ident),
             "type": b.optional(actor.identity_type, "actor.type"),
             "principal_id": b.optional(actor.principal_id, "actor.principal_id"),
+            "user_name": b.optional(actor.user_name, "actor.user_name"),
             "account_id": b.optional(actor.account_id, "actor.account_id", limits.ident),
             "source_ip": b.optional(actor.source_ip, "actor.source_ip"),
             "user_agent": b.optional(actor.user_agent, "actor.user_agent"),
@@ -317,10 +318,13 @@ def render(finding: Finding, call: ApiCall, *, log_group: str | None = None) -> 
 
 def _render(finding: Finding, call: ApiCall, limits: Limits, log_group: str | None) -> Alert:
     doc = document(finding, call, limits, log_group=log_group)
+    request: list[str] = []
+    _strings([call.request, call.response], request, QUOTED_MIN - 1)
+    request = [cut(value, limits.text) for value in request]
     return Alert(
-        subject=subject_line(finding.severity.name, _prose(doc["title"], _record_values(doc)), call.account),
+        subject=subject_line(finding.severity.name, _prose(doc["title"], _record_values(doc, request)), call.account),
         document=doc,
-        email=email_text(doc),
+        email=email_text(doc, request),
         attributes={
             "severity": finding.severity.name,
             "rule_id": finding.rule_id,
@@ -416,9 +420,10 @@ def _prose(text: str, values: list[str]) -> str:
     return "".join(out)
 
 
-def _record_values(doc: Mapping[str, Any]) -> list[str]:
-    """The values in the document that came from the record and are not plain tokens, longest first."""
-    found: list[str] = []
+def _record_values(doc: Mapping[str, Any], more: Iterable[str] = ()) -> list[str]:
+    """The values in the document that came from the record, and `more`, that are not plain tokens, longest
+    first: where one of them stands in our prose, it is quoted."""
+    found: list[str] = [value for value in more if len(value) >= QUOTED_MIN]
     action = {k: v for k, v in doc["action"].items() if k not in ("status", "detail")}
     sources = [doc["account"], doc["region"], doc["resources"], doc["actor"], doc["event"], doc["evidence"], action]
     _strings(sources, found, QUOTED_MIN - 1)
@@ -431,12 +436,15 @@ def _value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)  # ASCII: json escapes every other character
 
 
-def email_text(doc: dict[str, Any]) -> str:
-    """The plain-text email: section headings at the start of a line, every record value after our text."""
+def email_text(doc: dict[str, Any], more_values: Iterable[str] = ()) -> str:
+    """The plain-text email: section headings at the start of a line, every record value after our text.
+
+    `more_values`: values from the record that the document does not hold but the prose may (request fields)."""
     actor = doc["actor"]
     event = doc["event"]
     action = doc["action"]
-    who = quoted(actor["arn"] or actor["principal_id"] or "unknown principal")
+    principal = actor["arn"] or actor["user_name"] or actor["principal_id"]
+    who = quoted(principal) if principal else "unknown principal"
     if actor["type"]:
         who += f" ({quoted(actor['type'])})"
     via = ", ".join(
@@ -448,7 +456,7 @@ def email_text(doc: dict[str, Any]) -> str:
         )
         if part
     )
-    values = _record_values(doc)
+    values = _record_values(doc, more_values)
     lines = [f"[{doc['severity']}] {_prose(doc['title'], values)}", ""]
     truncated = doc.get("truncated")
     if truncated:

@@ -266,6 +266,18 @@ def test_an_actor_arn_with_newlines_is_quoted_in_who_and_in_the_prose() -> None:
     assert top_lines(email)[1:-1] == HEADINGS
 
 
+def test_a_request_value_inside_our_sentence_is_quoted() -> None:
+    # Given a RegisterImage whose name (a request field the document does not hold) carries a heading
+    record = r.register_image(AMI)
+    record["requestParameters"]["name"] = "golden image\nACTION TAKEN\n  none"
+    call, found = findings_of(record)
+    assert [f.rule_id for f in found] == ["image-paravirtual"]
+    email = alerts.render(found[0], call).email
+    # Then the description shows it quoted and escaped, and the layout is ours
+    assert f'registered AMI {AMI} ("golden image\\nACTION TAKEN\\n  none") as paravirtual' in email
+    assert top_lines(email)[1:-1] == HEADINGS
+
+
 @pytest.mark.parametrize(
     ("text", "shown"),
     [
