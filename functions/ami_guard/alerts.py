@@ -210,11 +210,14 @@ def _long_values(finding: Finding, call: ApiCall, limit: int) -> list[str]:
     return sorted(set(found), key=len, reverse=True)
 
 
-def document(finding: Finding, call: ApiCall, limits: Limits = FULL, *, log_group: str | None = None) -> dict[str, Any]:
+def document(
+    finding: Finding, call: ApiCall, limits: Limits = FULL, *, logged: bool = False, log_group: str | None = None
+) -> dict[str, Any]:
     """The machine-readable alert; also what `amiguard evaluate` prints, one per line (at the FULL level).
 
     `truncated` is None when every value is whole; else it names the shortened values and where they are
-    whole. `log_group`: the guard function's log group, where `full_finding_log` lines go.
+    whole: the CloudTrail record, and when `logged` (a guard function publishing it) the `full_finding_log`
+    lines in `log_group` (the function's log group, when known).
     """
     b = _Bounder(limits)
     long_values = _long_values(finding, call, limits.text)
@@ -278,16 +281,19 @@ def document(finding: Finding, call: ApiCall, limits: Limits = FULL, *, log_grou
             "count": b.count,
             "values": [cut(note, 200) for note in b.notes],
             "reduced": limits.reduced,
-            "full": _where_in_full(call, finding, log_group),
+            "full": _where_in_full(call, finding, logged, log_group),
         }
     return doc
 
 
-def _where_in_full(call: ApiCall, finding: Finding, log_group: str | None) -> str:
+def _where_in_full(call: ApiCall, finding: Finding, logged: bool, log_group: str | None) -> str:
     event_id = cut(call.event_id, LOG_EVENT_ID_MAX)
+    record = f"every value is whole in the CloudTrail record with event id {event_id}"
+    if not logged:
+        return record
     log = f"log group {log_group}" if log_group else "the guard function's log"
     return (
-        f"every value is whole in the CloudTrail record with event id {event_id}, and the finding is in {log}: "
+        f"{record}, and the finding is in {log}: "
         f"the '{FULL_FINDING_LOG}' lines with this event_id and rule_id {finding.rule_id}"
     )
 
@@ -307,7 +313,8 @@ def full_finding_log(finding: Finding, call: ApiCall) -> list[dict[str, Any]]:
 
 
 def render(finding: Finding, call: ApiCall, *, log_group: str | None = None) -> Alert:
-    """The alert at the first level of LEVELS whose Publish request fits PUBLISH_BUDGET_BYTES (REDUCED always does)."""
+    """The alert to publish: at the first level of LEVELS whose Publish request fits PUBLISH_BUDGET_BYTES (REDUCED
+    always does). Its caller logs `full_finding_log` when the alert is `truncated`; `log_group` names where."""
     alert = _render(finding, call, LEVELS[0], log_group)
     for limits in LEVELS[1:]:
         if alert.publish_bytes() <= PUBLISH_BUDGET_BYTES:
@@ -317,7 +324,7 @@ def render(finding: Finding, call: ApiCall, *, log_group: str | None = None) -> 
 
 
 def _render(finding: Finding, call: ApiCall, limits: Limits, log_group: str | None) -> Alert:
-    doc = document(finding, call, limits, log_group=log_group)
+    doc = document(finding, call, limits, logged=True, log_group=log_group)
     request: list[str] = []
     _strings([call.request, call.response], request, QUOTED_MIN - 1)
     request = [cut(value, limits.text) for value in request]

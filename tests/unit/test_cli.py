@@ -212,3 +212,15 @@ def test_json_output_is_ascii_json_lines_whatever_the_record_holds(tmp_path: Pat
     (line,) = done.stdout.decode().splitlines()
     document = json.loads(line, parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
     assert document["actor"]["user_agent"] == "\u2028\n\x00\x1b[0m" and document["resources"][0]["id"] == HOSTILE
+
+
+def test_output_bounds_a_huge_value_and_points_to_the_record(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    image_id = "ami-" + "0" * 29_996
+    record = r.modify_image_attribute(image_id, [{"group": "all"}], event_id="evt-huge")
+    code, findings, _ = run(capsys, write(tmp_path / "h.json", json.dumps(record)))
+    assert code == 0
+    (document,) = findings
+    assert document["resources"][0]["id"] == image_id[:1024] + "…[truncated, 30000 chars]"
+    assert document["truncated"]["full"] == "every value is whole in the CloudTrail record with event id evt-huge"
