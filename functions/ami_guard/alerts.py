@@ -206,7 +206,8 @@ def _long_values(finding: Finding, call: ApiCall, limit: int) -> list[str]:
     actor_fields = (actor.arn, actor.user_name, actor.principal_id, actor.invoked_by, actor.identity_type)
     _strings([*fields, *actor_fields, call.request, call.response], found, limit)
     _strings([[r.id, r.region, r.account] for r in finding.resources], found, limit)
-    _strings([finding.evidence, finding.action], found, limit)
+    action = {key: value for key, value in (finding.action or {}).items() if key != "detail"}  # detail is prose
+    _strings([finding.evidence, action], found, limit)
     return sorted(set(found), key=len, reverse=True)
 
 
