@@ -1,4 +1,5 @@
-"""Hostile input: mutated real and own records never crash the engine, the handler layer or the CLI."""
+"""Hostile input: mutated real and own records never crash the engine, the handler layer or the CLI; any value a
+record holds leaves an alert deliverable (one SNS message) and its email's layout ours; console links stay AWS's."""
 
 from __future__ import annotations
 
