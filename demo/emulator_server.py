@@ -9,6 +9,9 @@ Run by demo.emulator as `python -m demo.emulator_server --host localhost --port 
   subscriber gets the `default` text of a MessageStructure=json message; this is how the harness shows the
   `email` text, which moto delivers nowhere;
 - GET /_demo/health.
+
+moto's CopyImage forgets its source, so its DescribeImages names none for a copy; EC2 does, and the guard tags
+only an image that EC2 says is a copy of the source the event names: `copies_name_their_source` supplies them.
 """
 
 from __future__ import annotations
@@ -57,6 +60,31 @@ def _patch_image(request: dict[str, Any]) -> dict[str, Any]:
     return {name: getattr(image, name) for name in sorted(IMAGE_ATTRIBUTES)}
 
 
+def copies_name_their_source() -> Callable[[], None]:
+    """Make moto's copies carry SourceImageId / SourceImageRegion, as EC2's DescribeImages returns them for a copy.
+
+    moto's CopyImage (moto/ec2/models/amis.py) keeps only virtualization, architecture, name and description;
+    its serializer reads each response member from the model's snake_case attribute, so setting
+    `source_image_id` / `source_image_region` on the copy is enough. Returns the undo.
+    """
+    from moto.ec2.models.amis import AmiBackend
+
+    original = AmiBackend.copy_image
+
+    def copy_image(self: Any, source_image_id: str, source_region: str, *args: Any, **kwargs: Any) -> Any:
+        ami = original(self, source_image_id, source_region, *args, **kwargs)
+        ami.source_image_id = source_image_id
+        ami.source_image_region = source_region
+        return ami
+
+    AmiBackend.copy_image = copy_image  # type: ignore[method-assign]
+
+    def undo() -> None:
+        AmiBackend.copy_image = original  # type: ignore[method-assign]
+
+    return undo
+
+
 def _published(topic_arn: str) -> list[dict[str, Any]]:
     from moto.sns.models import sns_backends
 
@@ -101,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if "MOTO_ACCOUNT_ID" not in os.environ:
         print("MOTO_ACCOUNT_ID must name the emulated account", file=sys.stderr)
         return 2
+    copies_name_their_source()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.INFO)  # the access log: the tail printed on failure
     server = make_server(

@@ -3,7 +3,8 @@
 Clients are made on first use, one per service and region, and reused for the life of the container.
 A permanent refusal (not found, access denied) becomes LookupUnavailable / ActionFailed so that the
 alert still goes out and says what could not be read; anything else (throttling, 5xx after botocore's
-own retries) propagates, so the invocation fails and is retried.
+own retries) propagates, so the invocation fails and is retried. The tag restore is stricter the other
+way round: there every error but throttling and 5xx is final (a tag is never worth the alert).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ami_guard.alerts import Alert
-from ami_guard.engine import ActionFailed, ImageFacts, LookupUnavailable
+from ami_guard.engine import ActionFailed, ImageFacts, LookupUnavailable, SnapshotFacts
 from ami_guard.events import Launch, Principals
 
 if TYPE_CHECKING:  # imported where used: only the launch guard reads instance types
@@ -39,6 +40,28 @@ PERMANENT_ERRORS = frozenset(
         "InvalidLaunchTemplateId.VersionNotFound",
     }
 )
+PERMANENT_PREFIXES = ("InvalidAMIID.", "InvalidSnapshot.")
+RETRYABLE_ERRORS = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "EC2ThrottledException",
+        "TooManyRequestsException",
+        "BandwidthLimitExceeded",
+        "PriorRequestNotComplete",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+    }
+)
+"""Throttling and server-side errors: a retry may cure them. On the tagging path every other error is final."""
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 ClientFactory = Callable[[str, str], Any]
@@ -79,11 +102,23 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _reason(exc: ClientError) -> str:
+    return f"{_error_code(exc)}: {exc.response.get('Error', {}).get('Message') or ''}".rstrip(": ")
+
+
 def _permanent(exc: ClientError) -> str | None:
     code = _error_code(exc)
-    if code in PERMANENT_ERRORS:
-        return f"{code}: {exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")
+    if code in PERMANENT_ERRORS or code.startswith(PERMANENT_PREFIXES):
+        return _reason(exc)
     return None
+
+
+def _not_retryable(exc: ClientError) -> str | None:
+    """The reason of any error a retry will not cure (the tagging path: an alert is never lost to a tag)."""
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    if _error_code(exc) in RETRYABLE_ERRORS or status >= 500:
+        return None
+    return _reason(exc)
 
 
 def _check_region(region: str) -> None:
@@ -143,12 +178,30 @@ class Ec2Lookups:
             image_id=image_id,
             region=region,
             virtualization_type=image.get("VirtualizationType"),
-            tags={t["Key"]: t.get("Value", "") for t in image.get("Tags", []) if "Key" in t},
+            tags=_tags(image),
             snapshot_ids=tuple(
                 m["Ebs"]["SnapshotId"]
                 for m in image.get("BlockDeviceMappings", [])
                 if m.get("Ebs", {}).get("SnapshotId")
             ),
+            owner_id=image.get("OwnerId"),
+            source_image_id=image.get("SourceImageId"),
+            source_region=image.get("SourceImageRegion"),
+        )
+
+    def snapshots(self, snapshot_ids: tuple[str, ...], region: str) -> tuple[SnapshotFacts, ...]:
+        """DescribeSnapshots by id, one call for all (only on the tag-restore path, before CreateTags)."""
+        _check_region(region)
+        try:
+            found = self._clients("ec2", region).describe_snapshots(SnapshotIds=list(snapshot_ids))
+        except ClientError as exc:
+            if (reason := _not_retryable(exc)) is None:
+                raise
+            raise LookupUnavailable(reason) from None
+        return tuple(
+            SnapshotFacts(snapshot_id=s["SnapshotId"], owner_id=s.get("OwnerId"), tags=_tags(s))
+            for s in found.get("Snapshots", [])
+            if "SnapshotId" in s
         )
 
     def launch_permissions(self, image_id: str, region: str) -> Principals:
@@ -191,6 +244,10 @@ class Ec2Lookups:
         return image_id, data.get("InstanceType")
 
 
+def _tags(described: Mapping[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in described.get("Tags", []) if "Key" in t}
+
+
 def principals_from_api(items: list[Mapping[str, Any]]) -> Principals:
     return Principals(
         groups=tuple(i["Group"] for i in items if "Group" in i),
@@ -227,13 +284,17 @@ class Ec2Actions:
         except LookupUnavailable as exc:
             raise ActionFailed(f"removed, but the launch permissions could not be read back: {exc}") from None
 
-    def tag_image(self, image_id: str, region: str, tags: Mapping[str, str], snapshot_ids: tuple[str, ...]) -> None:
+    def add_tags(self, resource_ids: tuple[str, ...], region: str, tags: Mapping[str, str]) -> None:
+        """CreateTags; any refusal a retry will not cure (TagLimitExceeded, InvalidParameterValue, access
+        denied, a vanished image or snapshot...) becomes ActionFailed, reported in the alert."""
+        if not _REGION.match(region):
+            raise ActionFailed(f"{region!r} is not an AWS region")
         try:
             self._clients("ec2", region).create_tags(
-                Resources=[image_id, *snapshot_ids], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+                Resources=list(resource_ids), Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
             )
         except ClientError as exc:
-            if (reason := _permanent(exc)) is None:
+            if (reason := _not_retryable(exc)) is None:
                 raise
             raise ActionFailed(reason) from None
 

@@ -43,6 +43,7 @@ class Tally:
     unreadable: int = 0
     lookup_errors: int = 0
     undetermined: int = 0
+    undetermined_by_cause: Counter[str] = field(default_factory=Counter)
     findings: Counter[str] = field(default_factory=Counter)
 
 
@@ -174,6 +175,7 @@ def _evaluate_document(label: str, document: Any, policy: Policy, lookups: Looku
         tally.evaluated += 1
         for note in evaluation.undetermined:
             tally.undetermined += 1
+            tally.undetermined_by_cause[note.get("cause", "lookup")] += 1
             _warn(
                 f"{label}: event {_short(call.event_id)} ({_short(call.event_name)}): {note['rules']} not decided: "
                 f"{note['reason']}"
@@ -205,15 +207,21 @@ def _summary(tally: Tally, policy: Policy, offline: bool, err: TextIO) -> None:
         f"{tally.skipped_quiet} not EC2 API calls, {tally.skipped} malformed; "
         f"{found} finding(s) at or above {policy.min_severity.name}"
         + (f" ({by_severity})" if by_severity else "")
-        + (
-            f"; {tally.undetermined} check(s) need an AWS lookup" + (" (offline)" if offline else "")
-            if tally.undetermined
-            else ""
-        )
+        + _undecided(tally, offline)
         + (f"; {tally.unreadable} input(s) unreadable" if tally.unreadable else "")
         + (f"; {tally.lookup_errors} lookup error(s)" if tally.lookup_errors else "")
         + "\n"
     )
+
+
+def _undecided(tally: Tally, offline: bool) -> str:
+    """'; N check(s) not decided: L need an AWS lookup (offline), R not settled by the record', or ''."""
+    if not tally.undetermined:
+        return ""
+    lookup, record = tally.undetermined_by_cause["lookup"], tally.undetermined_by_cause["record"]
+    parts = [f"{lookup} need an AWS lookup" + (" (offline)" if offline else "")] if lookup else []
+    parts += [f"{record} not settled by the record"] if record else []
+    return f"; {tally.undetermined} check(s) not decided: {', '.join(parts)}"
 
 
 def _offline() -> Lookups:

@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from ami_guard import alerts, contract, rules
 from ami_guard.config import Policy
-from ami_guard.engine import Actions, Evaluation, ImageFacts, Lookups, evaluate
+from ami_guard.engine import Actions, Evaluation, ImageFacts, Lookups, SnapshotFacts, evaluate
 from ami_guard.events import Envelope, Launch, Principals, SkipEvent, guard_change, parse_call
 from ami_guard.settings import Settings
 
@@ -249,6 +249,9 @@ class _WithoutReads:
 
     def instance_type(self, instance_type: str) -> InstanceTypeInfo | None:
         return self._lookups.instance_type(instance_type)
+
+    def snapshots(self, snapshot_ids: tuple[str, ...], region: str) -> tuple[SnapshotFacts, ...]:
+        raise _ReadNeeded
 
     def launch_template(self, launch: Launch, region: str) -> tuple[str | None, str | None]:
         raise _ReadNeeded

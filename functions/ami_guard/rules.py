@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ami_guard.config import Policy
@@ -358,14 +359,60 @@ def user_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if not k.lower().startswith("aws:")}
 
 
-def tags_to_restore(image: NewImage, source_tags: Mapping[str, str], copy_tags: Mapping[str, str]) -> dict[str, str]:
-    """Tags to put on a copy: the source's user tags and provenance, never overwriting a tag the copy has."""
-    wanted = user_tags(source_tags)
+MAX_USER_TAGS = 50
+"""EC2's limit of tags per resource; tags with the reserved aws: prefix do not count (and cannot be set)."""
+
+
+def restored_tags(image: NewImage, source_tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags a copy should carry, in the order they are given room: the source's user tags by key, then the
+    guard's provenance tags (a user's tag is worth more than ours)."""
+    wanted = {key: source_tags[key] for key in sorted(user_tags(source_tags))}
     if image.source_image_id:
         wanted[PROVENANCE_SOURCE_IMAGE] = image.source_image_id
     if image.source_region:
         wanted[PROVENANCE_SOURCE_REGION] = image.source_region
-    return {k: v for k, v in wanted.items() if k not in copy_tags}
+    return wanted
+
+
+@dataclass(frozen=True)
+class TagPlan:
+    """What to do to one resource's tags: add `apply`; `kept` were there already (never overwritten);
+    `did_not_fit` are lacking but beyond EC2's limit."""
+
+    apply: Mapping[str, str] = field(default_factory=dict)
+    kept: tuple[str, ...] = ()
+    did_not_fit: tuple[str, ...] = ()
+
+
+def plan_tags(wanted: Mapping[str, str], present: Mapping[str, str]) -> TagPlan:
+    """The wanted tags one resource lacks, as many as its room under MAX_USER_TAGS allows, in `wanted`'s order."""
+    lacking = [key for key in wanted if key not in present]
+    room = max(0, MAX_USER_TAGS - len(user_tags(present)))
+    return TagPlan(
+        apply={key: wanted[key] for key in lacking[:room]},
+        kept=tuple(key for key in wanted if key in present),
+        did_not_fit=tuple(lacking[room:]),
+    )
+
+
+def not_the_copy(
+    call: ApiCall, image: NewImage, owner_id: str | None, source_image_id: str | None, source_region: str | None
+) -> str | None:
+    """Why the image EC2 describes is not the account's copy of the source the record names; None if it is.
+
+    The record is a claim (anyone who may invoke the guard can hand it one); EC2's description of the image
+    is the fact that a tag restore must rest on."""
+    claimed = f"{image.source_image_id} ({image.source_region})"
+    if source_image_id is None:
+        return f"the image is not a copy of {claimed} according to EC2: it names no source image for {image.image_id}"
+    if (source_image_id, source_region) != (image.source_image_id, image.source_region):
+        return (
+            f"the image is not a copy of {claimed} according to EC2: {image.image_id} is a copy of "
+            f"{source_image_id} ({source_region or 'region not given'})"
+        )
+    if call.account is None or owner_id != call.account:
+        return f"{image.image_id} is owned by {owner_id or 'an unknown account'}, not by account {call.account}"
+    return None
 
 
 def copy_tags_missing(call: ApiCall, image: NewImage, source_tags: Mapping[str, str] | None) -> Finding | None:
@@ -381,7 +428,11 @@ def copy_tags_missing(call: ApiCall, image: NewImage, source_tags: Mapping[str, 
         description=(
             f"{_who(call)} copied AMI {image.source_image_id} ({image.source_region}) to {image.image_id} "
             f"({call.region}) without copyImageTags: CopyImage does not copy tags"
-            + (f", so {len(lost)} tag(s) were lost." if lost else "; the source was not looked up.")
+            + (
+                f", so {len(lost)} tag(s) were lost."
+                if lost
+                else "; the source could not be read, so which were lost is unknown."
+            )
         ),
         resources=_image(call, image.image_id) + _image(call, image.source_image_id, image.source_region),
         evidence={

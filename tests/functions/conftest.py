@@ -15,6 +15,7 @@ from moto.ec2 import ec2_backends
 from ami_guard.config import Policy
 from ami_guard.guard import Dependencies, build_dependencies
 from ami_guard.settings import Settings
+from demo.emulator_server import copies_name_their_source
 from tests import records as r
 
 TABLE = "ami-guard-idempotency"
@@ -93,14 +94,19 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
         "MOTO_ACCOUNT_ID": r.ACCOUNT,
     }.items():
         monkeypatch.setenv(key, value)
-    with mock_aws():
-        topic_arn = boto3.client("sns", region_name=r.REGION).create_topic(Name="ami-guard-alerts")["TopicArn"]
-        boto3.client("dynamodb", region_name=r.REGION).create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        acct = Account(topic_arn=topic_arn, queue_url="")
-        acct.queue_url = acct.subscribe_queue("inbox")
-        yield acct
+    # moto's DescribeImages names no source for a copy, EC2's does: the emulated account supplies it
+    undo = copies_name_their_source()
+    try:
+        with mock_aws():
+            topic_arn = boto3.client("sns", region_name=r.REGION).create_topic(Name="ami-guard-alerts")["TopicArn"]
+            boto3.client("dynamodb", region_name=r.REGION).create_table(
+                TableName=TABLE,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            acct = Account(topic_arn=topic_arn, queue_url="")
+            acct.queue_url = acct.subscribe_queue("inbox")
+            yield acct
+    finally:
+        undo()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from ami_guard.aws import Ec2Actions, Ec2Lookups, InstanceTypeCatalog
-from ami_guard.engine import ActionFailed, LookupUnavailable
+from ami_guard.engine import ActionFailed, LookupUnavailable, SnapshotFacts
 from ami_guard.events import Principals
 
 REGION = "eu-west-1"
@@ -53,7 +54,7 @@ def test_remediation_sends_only_a_remove(ec2: tuple[Any, Stubber]) -> None:
     assert now == Principals(user_ids=("555566667777",))
 
 
-def test_tag_restore_pins_create_tags_on_image_and_snapshots(ec2: tuple[Any, Stubber]) -> None:
+def test_tag_restore_pins_create_tags_on_exactly_the_resources_given(ec2: tuple[Any, Stubber]) -> None:
     client, stubber = ec2
     stubber.add_response(
         "create_tags",
@@ -61,7 +62,95 @@ def test_tag_restore_pins_create_tags_on_image_and_snapshots(ec2: tuple[Any, Stu
         {"Resources": ["ami-1", "snap-1"], "Tags": [{"Key": "Owner", "Value": "platform"}]},
     )
     _, actions, _ = adapters(client)
-    actions.tag_image("ami-1", REGION, {"Owner": "platform"}, ("snap-1",))
+    actions.add_tags(("ami-1", "snap-1"), REGION, {"Owner": "platform"})
+
+
+def test_image_facts_say_what_ec2_says_the_image_is_a_copy_of(ec2: tuple[Any, Stubber]) -> None:
+    client, stubber = ec2
+    stubber.add_response(
+        "describe_images",
+        {
+            "Images": [
+                {
+                    "ImageId": "ami-copy",
+                    "OwnerId": "111122223333",
+                    "SourceImageId": "ami-src",
+                    "SourceImageRegion": "us-east-1",
+                    "VirtualizationType": "hvm",
+                    "Tags": [{"Key": "Name", "Value": "mine"}],
+                    "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-1"}}],
+                }
+            ]
+        },
+        {"ImageIds": ["ami-copy"]},
+    )
+    lookups, _, _ = adapters(client)
+    facts = lookups.image("ami-copy", REGION)
+    assert (facts.owner_id, facts.source_image_id, facts.source_region) == ("111122223333", "ami-src", "us-east-1")
+    assert facts.tags == {"Name": "mine"} and facts.snapshot_ids == ("snap-1",)
+
+
+def test_snapshot_tags_are_read_in_one_call(ec2: tuple[Any, Stubber]) -> None:
+    client, stubber = ec2
+    stubber.add_response(
+        "describe_snapshots",
+        {
+            "Snapshots": [
+                {"SnapshotId": "snap-1", "OwnerId": "111122223333", "Tags": [{"Key": "Owner", "Value": "storage"}]},
+                {"SnapshotId": "snap-2", "OwnerId": "111122223333"},
+            ]
+        },
+        {"SnapshotIds": ["snap-1", "snap-2"]},
+    )
+    lookups, _, _ = adapters(client)
+    assert lookups.snapshots(("snap-1", "snap-2"), REGION) == (
+        SnapshotFacts("snap-1", "111122223333", {"Owner": "storage"}),
+        SnapshotFacts("snap-2", "111122223333", {}),
+    )
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "TagLimitExceeded",
+        "InvalidParameterValue",
+        "UnauthorizedOperation",
+        "InvalidAMIID.NotFound",
+        "InvalidAMIID.Unavailable",
+        "InvalidSnapshot.NotFound",
+        "InvalidID",
+        "InvalidTagKey.Malformed",
+    ],
+)
+def test_a_tagging_error_no_retry_cures_is_a_failed_action(ec2: tuple[Any, Stubber], code: str) -> None:
+    client, stubber = ec2
+    stubber.add_client_error("create_tags", service_error_code=code, service_message="refused")
+    _, actions, _ = adapters(client)
+    with pytest.raises(ActionFailed, match=f"^{re.escape(code)}: refused$"):
+        actions.add_tags(("ami-1",), REGION, {"Owner": "platform"})
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("RequestLimitExceeded", 503), ("Throttling", 400), ("InternalError", 500), ("SomethingNew", 503)],
+)
+def test_a_tagging_error_a_retry_may_cure_propagates(ec2: tuple[Any, Stubber], code: str, status: int) -> None:
+    client, stubber = ec2
+    stubber.add_client_error("create_tags", service_error_code=code, http_status_code=status)
+    stubber.add_client_error("describe_snapshots", service_error_code=code, http_status_code=status)
+    lookups, actions, _ = adapters(client)
+    with pytest.raises(ClientError, match=code):
+        actions.add_tags(("ami-1",), REGION, {"Owner": "platform"})
+    with pytest.raises(ClientError, match=code):
+        lookups.snapshots(("snap-1",), REGION)
+
+
+def test_unreadable_snapshots_are_lookup_unavailable(ec2: tuple[Any, Stubber]) -> None:
+    client, stubber = ec2
+    stubber.add_client_error("describe_snapshots", service_error_code="InvalidSnapshot.NotFound")
+    lookups, _, _ = adapters(client)
+    with pytest.raises(LookupUnavailable, match=r"InvalidSnapshot\.NotFound"):
+        lookups.snapshots(("snap-1",), REGION)
 
 
 @pytest.mark.parametrize("code", ["InvalidAMIID.NotFound", "UnauthorizedOperation", "AuthFailure"])

@@ -9,8 +9,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 from aws_lambda_powertools import Logger
+from moto.ec2 import ec2_backends
 from moto.sns import sns_backends
 
 from ami_guard import contract
@@ -114,17 +116,136 @@ def test_copy_gets_source_tags_across_regions_onto_image_and_snapshots(account: 
         "ami-guard:source-region": r.OTHER_REGION,
     }
     assert account.tags(copy) == expected
-    assert {k: v for k, v in account.tags(snapshot).items()} == {k: v for k, v in expected.items() if k != "Name"}
+    # the snapshot is checked on its own: it had no Name, so it gets the source's
+    assert account.tags(snapshot) == {**expected, "Name": "golden"}
     assert summary["findings"] == ["copy-tags-missing"], "Owner was restored, so no required-tag finding"
     (notification,) = account.received()
     body = json.loads(notification["Message"])
     assert body["action"]["status"] == "applied"
     assert body["action"]["applied"] == {k: v for k, v in expected.items() if k != "Name"}
     assert body["action"]["snapshots"] == [snapshot]
+    assert body["action"]["notOverwritten"] == {copy: ["Name"]}
     # And running again changes nothing more
     process(event, deps, logger)
     assert account.tags(copy) == expected
     assert json.loads(account.received()[0]["Message"])["action"]["status"] == "nothing to apply"
+
+
+def _snapshot_of(account: Account, image: str) -> str:
+    mappings = account.ec2().describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
+    snapshot: str = mappings[0]["Ebs"]["SnapshotId"]
+    return snapshot
+
+
+def _tags(count: int) -> dict[str, str]:
+    return {f"Tag{n:02d}": f"value-{n}" for n in range(count)}
+
+
+@pytest.mark.parametrize(
+    ("source_count", "did_not_fit"),
+    [(50, ["ami-guard:source-image-id", "ami-guard:source-region"]), (49, ["ami-guard:source-region"])],
+)
+def test_a_source_with_49_or_50_tags_is_copied_without_losing_its_alert(
+    account: Account, source_count: int, did_not_fit: list[str]
+) -> None:
+    # Given a source with 49 or 50 user tags, copied here (EC2, and moto, refuse a 51st tag)
+    source = account.make_image(r.OTHER_REGION, tags=_tags(source_count))
+    copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
+    snapshot = _snapshot_of(account, copy)
+    # When the image guard handles the CopyImage event
+    summary = process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), contract.IMAGE_EVENTS), logger)
+    # Then the alert goes out, the copy and its snapshot carry all 50 tags they can, and the alert names the rest
+    assert summary["published"] == ["copy-tags-missing"]
+    provenance = {"ami-guard:source-image-id": source, "ami-guard:source-region": r.OTHER_REGION}
+    fits = {**_tags(source_count), **{k: v for k, v in provenance.items() if k not in did_not_fit}}
+    assert account.tags(copy) == fits and account.tags(snapshot) == fits
+    action = json.loads(account.received()[0]["Message"])["action"]
+    assert action["status"] == "applied"
+    assert action["didNotFit"] == {copy: did_not_fit, snapshot: did_not_fit}
+    assert "EC2 allows 50 user tags per resource" in action["detail"]
+
+
+def test_a_forged_copy_event_tags_nothing(account: Account) -> None:
+    # Given a tagged image in another region and an image here that is no copy of it (made from an instance)
+    source = account.make_image(r.OTHER_REGION, tags={"Owner": "attacker-chosen"})
+    victim = account.make_image(tags={"Owner": "platform"})
+    other_source = account.make_image(r.OTHER_REGION, tags={"Owner": "someone"})
+    real_copy = account.ec2().copy_image(SourceImageId=other_source, SourceRegion=r.OTHER_REGION, Name="copy-1")[
+        "ImageId"
+    ]
+    before = {image: account.tags(image) for image in (victim, real_copy)}
+    deps = account.deps(Policy(), contract.IMAGE_EVENTS)
+    # When someone invokes the guard with CopyImage events that claim they are copies of `source`
+    for image in (victim, real_copy):
+        process(r.envelope(r.copy_image(image, source)), deps, logger)
+    # Then neither image (nor its snapshot) got a tag, and each alert says why
+    assert {image: account.tags(image) for image in (victim, real_copy)} == before
+    assert account.tags(_snapshot_of(account, victim)) == {}
+    actions = [json.loads(n["Message"])["action"] for n in account.received() if "copy-tags" in n["Message"]]
+    assert [a["status"] for a in actions] == ["not applied", "not applied"]
+    claimed = f"not applied: the image is not a copy of {source} ({r.OTHER_REGION}) according to EC2"
+    assert all(a["detail"].startswith(claimed) for a in actions)
+    assert actions[1]["detail"].endswith(f"{real_copy} is a copy of {other_source} ({r.OTHER_REGION})")
+
+
+def test_a_snapshots_existing_tag_survives(account: Account) -> None:
+    source = account.make_image(r.OTHER_REGION, tags={"Owner": "platform", "CostCenter": "42"})
+    copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
+    snapshot = _snapshot_of(account, copy)
+    account.ec2().create_tags(Resources=[snapshot], Tags=[{"Key": "Owner", "Value": "storage-team"}])
+    process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), contract.IMAGE_EVENTS), logger)
+    provenance = {"ami-guard:source-image-id": source, "ami-guard:source-region": r.OTHER_REGION}
+    assert account.tags(snapshot) == {"Owner": "storage-team", "CostCenter": "42", **provenance}
+    assert account.tags(copy) == {"Owner": "platform", "CostCenter": "42", **provenance}
+
+
+def test_tag_limit_exceeded_from_ec2_is_a_failed_action_in_a_published_alert(account: Account) -> None:
+    # Given a copy that someone fills with 50 tags between the guard's read and its CreateTags
+    source = account.make_image(r.OTHER_REGION, tags={"Owner": "platform"})
+    copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
+
+    def race(**_: Any) -> None:
+        ec2_backends[r.ACCOUNT][r.REGION].create_tags([copy], {f"Late{n}": "x" for n in range(50)})
+
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call.ec2.CreateTags", race)
+    try:
+        # When the guard handles the CopyImage event, EC2 refuses its CreateTags with TagLimitExceeded
+        summary = process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), contract.IMAGE_EVENTS), logger)
+    finally:
+        boto3.setup_default_session()
+    # Then the alert is published all the same, and says the tag restore failed and why
+    assert summary["published"] == ["copy-tags-missing"]
+    action = json.loads(account.received()[0]["Message"])["action"]
+    assert action["status"] == "failed"
+    assert action["failed"][copy].startswith("TagLimitExceeded")
+    assert action["wanted"] == {
+        "Owner": "platform",
+        "ami-guard:source-image-id": source,
+        "ami-guard:source-region": r.OTHER_REGION,
+    }
+
+
+def test_an_undecided_check_is_logged_as_a_structured_warning_and_counted(
+    account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = io.StringIO()
+    event = r.envelope(r.record("ModifyImageAttribute", None, {"_return": True}))
+    summary = process(
+        event,
+        account.deps(Policy(), contract.PERMISSION_EVENTS),
+        Logger(service=f"ami-guard-test-{uuid.uuid4()}", stream=stream),
+    )
+    assert summary["findings"] == []
+    warnings = [json.loads(line) for line in stream.getvalue().splitlines() if "Check not decided" in line]
+    assert [(w["rules"], w["cause"], w["reason"], w["level"]) for w in warnings] == [
+        ("ami-public", "record", "the record carries no requestParameters", "WARNING"),
+        ("ami-shared-untrusted", "record", "the record carries no requestParameters", "WARNING"),
+    ]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"UndecidedChecks"' in line]
+    assert sorted(m["rules"] for m in emf) == ["ami-public", "ami-shared-untrusted"]
+    assert all(m["UndecidedChecks"] == [1.0] for m in emf)
 
 
 def test_copy_permissions_not_copied_is_found_by_lookup(account: Account) -> None:

@@ -145,6 +145,15 @@ def test_offline_says_what_it_could_not_decide(capsys: pytest.CaptureFixture[str
     assert "launch-paravirtual not decided" in err and "--offline makes no AWS call" in err
 
 
+def test_summary_counts_every_undecided_check_by_cause(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    launch = r.run_instances("ami-0pv", "m5.large", virtualization_type=None)  # needs a lookup
+    null_share = r.record("ModifyImageAttribute", None, {"_return": True})  # the record does not say
+    code, findings, err = run(capsys, write(tmp_path / "t.json", json.dumps({"Records": [launch, null_share]})))
+    assert code == 0 and findings == []
+    assert "ami-public not decided: the record carries no requestParameters" in err
+    assert "3 check(s) not decided: 1 need an AWS lookup (offline), 2 not settled by the record" in err
+
+
 def test_installed_console_script_runs(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "amiguard"
     if not script.exists():

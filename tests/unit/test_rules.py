@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ami_guard.config import Policy, parse_policy
-from ami_guard.engine import ImageFacts, evaluate
+from ami_guard.engine import Evaluation, ImageFacts, SnapshotFacts, evaluate
 from ami_guard.events import Envelope, Principals, parse_call
 from ami_guard.offline import OfflineLookups
 from tests import records as r
@@ -106,7 +106,9 @@ DENIED = {"error_code": "Client.UnauthorizedOperation", "error_message": "You ar
             r.run_instances("ami-3", "m1.small", error_code="Client.DryRunOperation", error_message="DryRun"),
             [],
         ),
-        ("copy without copyImageTags", r.copy_image("ami-c", "ami-s"), ["copy-tags-missing"]),
+        # Offline the source's tags are not looked up: whether any were lost is not decided, so nothing is raised
+        # (test_offline_copy_names_what_it_did_not_decide checks that it says so).
+        ("copy without copyImageTags", r.copy_image("ami-c", "ami-s"), []),
         ("copy with copyImageTags", r.copy_image("ami-c", "ami-s", copy_image_tags=True), []),
     ],
 )
@@ -215,14 +217,42 @@ def test_failed_share_is_never_remediated() -> None:
 # --- copy ---------------------------------------------------------------------------------------------
 
 
-def _copy_account(source_tags: dict[str, str], copy_tags: dict[str, str] | None = None) -> FakeAccount:
+def _copy_account(
+    source_tags: dict[str, str],
+    copy_tags: dict[str, str] | None = None,
+    *,
+    snapshot_tags: dict[str, str] | None = None,
+    copy_of: tuple[str | None, str | None] = ("ami-src", r.OTHER_REGION),
+    owner: str = r.ACCOUNT,
+) -> FakeAccount:
+    """A source AMI in another region and its copy here, which EC2 describes as a copy of `copy_of`."""
     return FakeAccount(
         images={
             ("ami-src", r.OTHER_REGION): ImageFacts("ami-src", r.OTHER_REGION, "hvm", source_tags, ("snap-src",)),
-            ("ami-copy", r.REGION): ImageFacts("ami-copy", r.REGION, "hvm", copy_tags or {}, ("snap-copy",)),
+            ("ami-copy", r.REGION): ImageFacts(
+                "ami-copy",
+                r.REGION,
+                "hvm",
+                copy_tags or {},
+                ("snap-copy",),
+                owner_id=owner,
+                source_image_id=copy_of[0],
+                source_region=copy_of[1],
+            ),
         },
+        snapshot_facts={("snap-copy", r.REGION): SnapshotFacts("snap-copy", owner, snapshot_tags or {})},
         permissions={("ami-src", r.OTHER_REGION): Principals(user_ids=(TRUSTED,))},
     )
+
+
+def _copy_action(evaluation: Evaluation) -> dict[str, Any]:
+    assert sorted(f.rule_id for f in evaluation.findings) == ["copy-permissions-not-copied", "copy-tags-missing"]
+    finding = next(f for f in evaluation.findings if f.rule_id == "copy-tags-missing")
+    assert finding.action is not None
+    return finding.action
+
+
+PROVENANCE = {"ami-guard:source-image-id": "ami-src", "ami-guard:source-region": r.OTHER_REGION}
 
 
 def test_copy_restores_user_tags_and_provenance_without_overwriting() -> None:
@@ -231,16 +261,19 @@ def test_copy_restores_user_tags_and_provenance_without_overwriting() -> None:
     )
     rec = r.copy_image("ami-copy", "ami-src", tags={"Name": "mine"})
     evaluation = evaluate(parse_call(Envelope(rec)), Policy(), account, account)
-    (tagged,) = account.tagged
-    assert tagged == (
-        "ami-copy",
-        {"Owner": "platform", "ami-guard:source-image-id": "ami-src", "ami-guard:source-region": r.OTHER_REGION},
-        ("snap-copy",),
-    )
+    # The image lacks Owner and provenance; its snapshot lacks Name too: two sets, two CreateTags calls
+    assert account.tagged == [
+        (("ami-copy",), {"Owner": "platform", **PROVENANCE}),
+        (("snap-copy",), {"Name": "golden", "Owner": "platform", **PROVENANCE}),
+    ]
+    action = _copy_action(evaluation)
+    assert action["status"] == "applied"
+    assert action["applied"] == {"Owner": "platform", **PROVENANCE}
+    assert action["snapshots"] == ["snap-copy"]
+    assert action["notOverwritten"] == {"ami-copy": ["Name"]}
+    assert account.tags_of("ami-copy", r.REGION)["Name"] == "mine"
     copy_finding = next(f for f in evaluation.findings if f.rule_id == "copy-tags-missing")
-    assert copy_finding.action is not None and copy_finding.action["status"] == "applied"
     assert copy_finding.evidence["lostTags"] == {"Name": "golden", "Owner": "platform"}
-    assert sorted(f.rule_id for f in evaluation.findings) == ["copy-permissions-not-copied", "copy-tags-missing"]
 
 
 def test_copy_tag_restore_is_idempotent() -> None:
@@ -249,9 +282,112 @@ def test_copy_tag_restore_is_idempotent() -> None:
     call = parse_call(Envelope(rec))
     evaluate(call, Policy(), account, account)
     second = evaluate(call, Policy(), account, account)
-    assert len(account.tagged) == 1
-    finding = next(f for f in second.findings if f.rule_id == "copy-tags-missing")
-    assert finding.action is not None and finding.action["status"] == "nothing to apply"
+    assert account.tagged == [(("ami-copy", "snap-copy"), {"Owner": "platform", **PROVENANCE})]
+    assert _copy_action(second)["status"] == "nothing to apply"
+
+
+def test_a_snapshots_own_tag_survives_the_restore() -> None:
+    # Given a copy without tags whose snapshot already carries its own Owner and CostCenter
+    account = _copy_account(
+        {"Owner": "platform", "CostCenter": "42"}, snapshot_tags={"Owner": "storage-team", "CostCenter": "7"}
+    )
+    # When the guard restores the source's tags
+    action = _copy_action(
+        evaluate(parse_call(Envelope(r.copy_image("ami-copy", "ami-src"))), Policy(), account, account)
+    )
+    # Then the snapshot keeps its own values, and gets only what it lacked
+    assert account.tags_of("snap-copy", r.REGION) == {"Owner": "storage-team", "CostCenter": "7", **PROVENANCE}
+    assert account.tags_of("ami-copy", r.REGION) == {"Owner": "platform", "CostCenter": "42", **PROVENANCE}
+    assert account.snapshot_reads == 1
+    assert action["notOverwritten"] == {"snap-copy": ["CostCenter", "Owner"]}
+
+
+def _tags(count: int) -> dict[str, str]:
+    return {f"Tag{n:02d}": f"value-{n}" for n in range(count)}
+
+
+@pytest.mark.parametrize(
+    ("source_count", "fits_on_the_image", "did_not_fit"),
+    [
+        (50, _tags(50), ["ami-guard:source-image-id", "ami-guard:source-region"]),
+        (49, {**_tags(49), "ami-guard:source-image-id": "ami-src"}, ["ami-guard:source-region"]),
+        (48, {**_tags(48), **PROVENANCE}, []),
+    ],
+)
+def test_a_full_source_is_restored_up_to_ec2s_limit_and_the_alert_names_what_did_not_fit(
+    source_count: int, fits_on_the_image: dict[str, str], did_not_fit: list[str]
+) -> None:
+    # Given a source with 48 to 50 user tags (and an aws: tag, which does not count)
+    account = _copy_account({**_tags(source_count), "aws:backup:source-resource": "x"})
+    # When the guard restores them on a copy that has none
+    evaluation = evaluate(parse_call(Envelope(r.copy_image("ami-copy", "ami-src"))), Policy(), account, account)
+    # Then the alert is there, the user's tags come first, and what did not fit is named for each resource
+    action = _copy_action(evaluation)
+    assert action["status"] == "applied"
+    assert account.tags_of("ami-copy", r.REGION) == fits_on_the_image
+    assert account.tags_of("snap-copy", r.REGION) == fits_on_the_image
+    assert action.get("didNotFit", {}) == ({"ami-copy": did_not_fit, "snap-copy": did_not_fit} if did_not_fit else {})
+    if did_not_fit:
+        assert (
+            f"did not fit on ami-copy (EC2 allows 50 user tags per resource): {', '.join(did_not_fit)}"
+            in (action["detail"])
+        )
+
+
+def test_room_is_counted_per_resource() -> None:
+    # The image carries 45 tags of its own, its snapshot none: each gets what fits on it
+    account = _copy_account({"Owner": "platform"}, copy_tags={f"Own{n}": "x" for n in range(45)})
+    action = _copy_action(
+        evaluate(parse_call(Envelope(r.copy_image("ami-copy", "ami-src"))), Policy(), account, account)
+    )
+    assert account.tagged == [
+        (("ami-copy", "snap-copy"), {"Owner": "platform", **PROVENANCE}),
+    ]
+    assert "didNotFit" not in action
+    crowded = _copy_account(_tags(10), copy_tags={f"Own{n}": "x" for n in range(45)})
+    action = _copy_action(
+        evaluate(parse_call(Envelope(r.copy_image("ami-copy", "ami-src"))), Policy(), crowded, crowded)
+    )
+    assert len(crowded.tags_of("ami-copy", r.REGION)) == 50
+    assert action["didNotFit"]["ami-copy"] == [*list(_tags(10))[5:], *PROVENANCE]
+    assert len(crowded.tags_of("snap-copy", r.REGION)) == 12 and "snap-copy" not in action["didNotFit"]
+
+
+@pytest.mark.parametrize(
+    ("copy_of", "owner", "why"),
+    [
+        ((None, None), r.ACCOUNT, "the image is not a copy of ami-src (us-east-1) according to EC2"),
+        (("ami-other", r.OTHER_REGION), r.ACCOUNT, "the image is not a copy of ami-src (us-east-1) according to EC2"),
+        (("ami-src", "ap-south-1"), r.ACCOUNT, "the image is not a copy of ami-src (us-east-1) according to EC2"),
+        (("ami-src", r.OTHER_REGION), "999988887777", "ami-copy is owned by 999988887777, not by account"),
+    ],
+    ids=["not a copy", "copy of another source", "copy from another region", "owned by another account"],
+)
+def test_a_forged_copy_event_tags_nothing(copy_of: tuple[str | None, str | None], owner: str, why: str) -> None:
+    # Given an image that EC2 does not describe as the account's copy of the source the event names
+    account = _copy_account({"Owner": "platform"}, copy_of=copy_of, owner=owner)
+    # When someone hands the guard a CopyImage event claiming it is
+    evaluation = evaluate(parse_call(Envelope(r.copy_image("ami-copy", "ami-src"))), Policy(), account, account)
+    # Then nothing is tagged, and the alert says why
+    assert account.tagged == []
+    assert account.snapshot_reads == 0
+    finding = next(f for f in evaluation.findings if f.rule_id == "copy-tags-missing")
+    assert finding.action is not None and finding.action["status"] == "not applied"
+    assert finding.action["detail"].startswith(f"not applied: {why}")
+
+
+def test_a_refused_create_tags_is_a_failed_action_in_the_alert() -> None:
+    account = _copy_account({"Owner": "platform"})
+    account.refuse_actions = "TagLimitExceeded: The maximum number of Tags for a resource has been reached."
+    action = _copy_action(
+        evaluate(parse_call(Envelope(r.copy_image("ami-copy", "ami-src"))), Policy(), account, account)
+    )
+    assert action["status"] == "failed"
+    assert action["failed"] == {
+        "ami-copy": "TagLimitExceeded: The maximum number of Tags for a resource has been reached.",
+        "snap-copy": "TagLimitExceeded: The maximum number of Tags for a resource has been reached.",
+    }
+    assert action["applied"] == {} and action["wanted"] == {"Owner": "platform", **PROVENANCE}
 
 
 def test_copy_with_copy_tags_off_reports_but_does_not_tag() -> None:
@@ -280,6 +416,19 @@ def test_required_tags_are_checked_after_the_guards_own_tag_copy() -> None:
     assert missing.evidence["missingTags"] == ["CostCenter"]
 
 
+def test_offline_copy_names_what_it_did_not_decide_and_raises_nothing() -> None:
+    policy = parse_policy({"requiredTags": ["Owner"]})
+    evaluation = evaluate(parse_call(Envelope(r.copy_image("ami-c", "ami-s"))), policy, OfflineLookups())
+    assert evaluation.findings == []
+    assert [(n["rules"], n["cause"]) for n in evaluation.undetermined] == [
+        ("copy-tags-missing", "lookup"),
+        ("copy-permissions-not-copied", "lookup"),
+        # the guard would have restored the source's tags, which nobody read
+        ("image-missing-required-tags", "lookup"),
+    ]
+    assert all("--offline makes no AWS call" in n["reason"] for n in evaluation.undetermined)
+
+
 @pytest.mark.parametrize(
     ("rec", "expected"),
     [
@@ -290,3 +439,161 @@ def test_required_tags_are_checked_after_the_guards_own_tag_copy() -> None:
 )
 def test_required_tags_offline_use_the_events_tags(rec: dict[str, Any], expected: list[str]) -> None:
     assert rule_ids(rec, parse_policy({"requiredTags": ["Owner", "CostCenter"]})) == expected
+
+
+# --- never silent -------------------------------------------------------------------------------------
+
+
+def undecided(rec: dict[str, Any], policy: Policy = POLICY) -> list[tuple[str, str]]:
+    evaluation = evaluate(parse_call(Envelope(rec)), policy, FakeAccount())
+    assert evaluation.findings == []
+    return [(n["rules"], n["cause"]) for n in evaluation.undetermined]
+
+
+IMAGE_SHARE_UNREAD = [("ami-public", "record"), ("ami-shared-untrusted", "record")]
+SNAPSHOT_SHARE_UNREAD = [("snapshot-public", "record"), ("snapshot-shared-untrusted", "record")]
+
+
+@pytest.mark.parametrize(
+    ("name", "rec", "expected"),
+    [
+        (
+            "image: requestParameters null",
+            r.record("ModifyImageAttribute", None, {"_return": True}),
+            IMAGE_SHARE_UNREAD,
+        ),
+        (
+            "image: no launchPermission block",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1"}, {"_return": True}),
+            IMAGE_SHARE_UNREAD,
+        ),
+        (
+            "image: launchPermission named, no change",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1", "attributeType": "launchPermission"}),
+            IMAGE_SHARE_UNREAD,
+        ),
+        (
+            "image: launchPermission not an object",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1", "launchPermission": "garbage"}),
+            IMAGE_SHARE_UNREAD,
+        ),
+        (
+            "image: items of an unknown shape",
+            r.record(
+                "ModifyImageAttribute",
+                {"imageId": "ami-1", "launchPermission": {"add": {"items": [{"principal": "all"}]}}},
+            ),
+            IMAGE_SHARE_UNREAD,
+        ),
+        (
+            "image: attribute the guard does not know",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1", "attributeType": "someThing"}),
+            IMAGE_SHARE_UNREAD,
+        ),
+        (
+            "image: description named, launchPermission carried",
+            r.record(
+                "ModifyImageAttribute",
+                {
+                    "imageId": "ami-1",
+                    "attributeType": "description",
+                    "launchPermission": {"add": {"items": [{"group": "all"}]}},
+                },
+            ),
+            IMAGE_SHARE_UNREAD,
+        ),
+        (
+            "image: description",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1", "attributeType": "description"}),
+            [],
+        ),
+        (
+            "image: description block, no attribute named",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1", "description": {"value": "golden"}}),
+            [],
+        ),
+        (
+            "image: imdsSupport",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1", "imdsSupport": {"value": "v2.0"}}),
+            [],
+        ),
+        (
+            "image: kernel",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1", "attribute": "kernel", "value": "aki-1"}),
+            [],
+        ),
+        (
+            "image: productCodes",
+            r.record("ModifyImageAttribute", {"imageId": "ami-1", "productCodes": {"items": []}}),
+            [],
+        ),
+        (
+            "image: refused, requestParameters null",
+            r.record("ModifyImageAttribute", None, error_code="Client.InvalidParameterCombination"),
+            [("ami-share-denied", "record")],
+        ),
+        (
+            "snapshot: requestParameters null",
+            r.record("ModifySnapshotAttribute", None, {"_return": True}),
+            SNAPSHOT_SHARE_UNREAD,
+        ),
+        (
+            "snapshot: no createVolumePermission block",
+            r.record("ModifySnapshotAttribute", {"snapshotId": "snap-1", "attributeType": "CREATE_VOLUME_PERMISSION"}),
+            SNAPSHOT_SHARE_UNREAD,
+        ),
+        (
+            "snapshot: productCodes",
+            r.record("ModifySnapshotAttribute", {"snapshotId": "snap-1", "attributeType": "productCodes"}),
+            [],
+        ),
+        (
+            "snapshot: refused and unreadable (no rule reads refused snapshot shares)",
+            r.record("ModifySnapshotAttribute", None, error_code="Client.UnauthorizedOperation"),
+            [],
+        ),
+        (
+            "launch without an instance type",
+            r.record(
+                "RunInstances",
+                {"instancesSet": {"items": [{"imageId": "ami-1"}]}},
+                {"instancesSet": {"items": [{"instanceId": "i-1", "imageId": "ami-1", "virtualizationType": "hvm"}]}},
+            ),
+            [("launch-previous-generation", "record")],
+        ),
+        (
+            "launch naming nothing",
+            r.record("RunInstances", {"minCount": 1}, {"reservationId": "r-1"}),
+            [("launch-*", "record")],
+        ),
+        (
+            "register without its request",
+            r.record("RegisterImage", None, {"imageId": "ami-2"}),
+            [
+                ("image-paravirtual", "record"),
+                ("image-instance-store", "record"),
+            ],
+        ),
+        (
+            "copy without the new image's id",
+            r.record("CopyImage", {"sourceImageId": "ami-s", "sourceRegion": r.OTHER_REGION}, {"requestId": "x"}),
+            [("copy-tags-missing", "record"), ("copy-permissions-not-copied", "record")],
+        ),
+        (
+            "copy without its source",
+            r.record("CopyImage", {"name": "golden-copy"}, {"imageId": "ami-c"}),
+            [("copy-tags-missing", "record"), ("copy-permissions-not-copied", "record")],
+        ),
+    ],
+)
+def test_a_record_that_does_not_say_leaves_named_checks_undecided(
+    name: str, rec: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    assert undecided(rec) == expected, name
+
+
+def test_a_known_share_is_still_judged_beside_an_unreadable_item() -> None:
+    rec = r.modify_image_attribute("ami-1", [{"group": "all"}, {"principal": "x"}])
+    evaluation = evaluate(parse_call(Envelope(rec)), POLICY, FakeAccount())
+    assert [f.rule_id for f in evaluation.findings] == ["ami-public"]
+    assert [n["rules"] for n in evaluation.undetermined] == ["ami-public", "ami-shared-untrusted"]
