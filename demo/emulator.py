@@ -53,6 +53,8 @@ class Emulator:
         self.access_key_id = "AKIA" + secrets.token_hex(8).upper()
         self.secret_access_key = secrets.token_hex(20)
         self.port = 0
+        self.iam_enforced = False
+        self.harness_arn = ""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -170,6 +172,52 @@ class Emulator:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             raise EmulatorError(f"/_demo/{route}: {exc.code} {exc.read().decode(errors='replace')}") from None
+
+    def enforce_iam(self) -> None:
+        """From now on moto authorizes every request against the caller's IAM policies (demo.iam_enforcement).
+
+        The harness's own key is no IAM user's, so it becomes one's first: a user allowed everything, whose key
+        every later client, process environment and the `--keep` instructions use.
+        """
+        from demo.iam_enforcement import HARNESS_POLICY, HARNESS_USER
+
+        iam = self.client("iam", "us-east-1")
+        user = iam.create_user(UserName=HARNESS_USER)["User"]
+        iam.put_user_policy(UserName=HARNESS_USER, PolicyName="everything", PolicyDocument=json.dumps(HARNESS_POLICY))
+        key = iam.create_access_key(UserName=HARNESS_USER)["AccessKey"]
+        self.access_key_id, self.secret_access_key = key["AccessKeyId"], key["SecretAccessKey"]
+        self.harness_arn = str(user["Arn"])
+        # the count of requests let through unchecked, from now on: none (plain text, or werkzeug reads a form)
+        request = urllib.request.Request(
+            f"{self.endpoint_url}/moto-api/reset-auth",
+            data=b"0",
+            headers={"Content-Type": "text/plain"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            json.loads(response.read())
+        self.iam_enforced = True
+        self._check_enforced()
+
+    def _check_enforced(self) -> None:
+        """A key that belongs to nobody must now be refused: else enforcement is not on, and the demo says so."""
+        from botocore.exceptions import ClientError
+
+        stranger = boto3.session.Session(
+            aws_access_key_id="AKIA" + secrets.token_hex(8).upper(),
+            aws_secret_access_key=secrets.token_hex(20),
+            region_name="us-east-1",
+        ).client("sts", endpoint_url=self.endpoint_url, config=Config(retries={"total_max_attempts": 1}))
+        try:
+            stranger.get_caller_identity()
+        except ClientError:
+            return
+        raise EmulatorError("IAM enforcement did not switch on: a key of no IAM user was accepted")
+
+    def refused(self, since: int = 0) -> tuple[int, list[dict[str, str]]]:
+        """(how many requests moto's access control refused so far, those from the `since`-th on)."""
+        answer = self.admin(f"iam/refused?since={since}")
+        return int(answer["total"]), list(answer["refused"])
 
     def set_image_attributes(self, region: str, image_id: str, **attributes: str) -> None:
         """What EC2 would have recorded for an image that moto's RegisterImage registered with its name only."""

@@ -8,10 +8,18 @@ Run by demo.emulator as `python -m demo.emulator_server --host localhost --port 
 - GET /_demo/sns/published?topic=ARN: the messages published to a topic as the publisher sent them. An SQS
   subscriber gets the `default` text of a MessageStructure=json message; this is how the harness shows the
   `email` text, which moto delivers nowhere;
+- GET /_demo/iam/refused?since=N: the requests moto's access control refused (once IAM is enforced, see
+  demo.iam_enforcement), from the N-th on: access key, action, resource, error. moto answers the caller with the
+  error only; this is how the runner tells a function's refused call from the function's own handling of it;
 - GET /_demo/health.
 
-moto's CopyImage forgets its source, so its DescribeImages names none for a copy; EC2 does, and the guard tags
-only an image that EC2 says is a copy of the source the event names: `copies_name_their_source` supplies them.
+And three patches of moto's models, each a workaround for something moto does not do as AWS does:
+- CopyImage records the source (`copies_name_their_source`: DescribeImages then answers SourceImageId and
+  SourceImageRegion for the copy, as EC2 does and as the guard checks before tagging; moto 5.2.5 leaves them out);
+- every request moto's access control refuses is recorded for /_demo/iam/refused;
+- the signature of a request without a body is checked against an empty payload: for REST GETs (Lambda's
+  GetFunction, ListFunctions...) moto 5.2.5 hashes the request's header dict instead, and refuses every such
+  request with SignatureDoesNotMatch once IAM is enforced.
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ IMAGE_ATTRIBUTES = frozenset(
 )
 
 StartResponse = Callable[..., Any]
+
+REFUSED: list[dict[str, str]] = []
+"""Each request moto's access control refused, in order (list.append is atomic: the server is threaded)."""
 
 
 def _json(start_response: StartResponse, status: str, body: Any) -> Iterable[bytes]:
@@ -96,6 +107,53 @@ def _published(topic_arn: str) -> list[dict[str, Any]]:
     ]
 
 
+def _record_refusals() -> None:
+    """Wrap moto's authorization step (every service's request passes through it) to keep what it refused."""
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def recorded(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        try:
+            authorize(self, iam_request_cls, resource)
+        except Exception as exc:
+            REFUSED.append(_refusal(self, resource, exc))
+            raise
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = recorded  # type: ignore[method-assign]
+
+
+def _refusal(response: Any, resource: str, exc: Exception) -> dict[str, str]:
+    # Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, SignedHeaders=..., Signature=...
+    authorization = str(response.headers.get("Authorization") or "")
+    scope = authorization.partition("Credential=")[2].partition(",")[0].split("/")
+    try:
+        action = str(response._get_action())
+    except Exception:  # the refusal is worth recording even when the action cannot be named
+        action = "?"
+    return {
+        "access_key_id": scope[0] if scope else "",
+        "action": f"{scope[3] if len(scope) > 3 else '?'}:{action}",
+        "resource": resource,
+        "error": str(getattr(exc, "error_type", type(exc).__name__)),
+        "message": str(getattr(exc, "message", exc))[:500],
+    }
+
+
+def _sign_bodiless_requests_as_sent() -> None:
+    from moto.iam.access_control import IAMRequestBase
+
+    create = IAMRequestBase._create_aws_request
+
+    def create_as_sent(self: Any) -> Any:
+        request = create(self)
+        if self._method in ("GET", "HEAD", "DELETE") and not self._body:
+            request.data = b""
+        return request
+
+    IAMRequestBase._create_aws_request = create_as_sent  # type: ignore[method-assign]
+
+
 def admin_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     path = environ["PATH_INFO"][len(ADMIN_PREFIX) :]
     try:
@@ -107,6 +165,10 @@ def admin_app(environ: dict[str, Any], start_response: StartResponse) -> Iterabl
         if path == "sns/published":
             topic = parse_qs(environ.get("QUERY_STRING", "")).get("topic", [""])[0]
             return _json(start_response, "200 OK", _published(topic))
+        if path == "iam/refused":
+            since = int(parse_qs(environ.get("QUERY_STRING", "")).get("since", ["0"])[0])
+            refused = list(REFUSED)
+            return _json(start_response, "200 OK", {"total": len(refused), "refused": refused[since:]})
     except (KeyError, ValueError) as exc:
         return _json(start_response, "404 Not Found", {"error": f"{type(exc).__name__}: {exc}"})
     return _json(start_response, "404 Not Found", {"error": f"no admin route {path!r}"})
@@ -130,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         print("MOTO_ACCOUNT_ID must name the emulated account", file=sys.stderr)
         return 2
     copies_name_their_source()
+    _record_refusals()
+    _sign_bodiless_requests_as_sent()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.INFO)  # the access log: the tail printed on failure
     server = make_server(

@@ -18,7 +18,7 @@ def step_text(result: StepResult, *, total: int, full_email: bool = True) -> str
     for delivery in result.deliveries:
         timing = ", ".join(f"{a.duration_ms} ms" for a in delivery.attempts)
         lines.append(f"   runner: {delivery.describe()}" + (f" ({timing})" if timing else ""))
-        if delivery.attempts and not delivery.attempts[-1].ok:
+        if delivery.attempts and (not delivery.attempts[-1].ok or delivery.refused):
             log_lines = delivery.attempts[-1].log.rstrip().splitlines()[-FUNCTION_LOG_LINES:]
             lines += [f"   log  | {line[:200]}" for line in log_lines]
     for alert in result.alerts:

@@ -8,12 +8,16 @@ every event put on a bus the runner does what the two services would do, reading
   target is invoked only if the function's resource policy lets events.amazonaws.com invoke it from that rule;
   an event that cannot be delivered goes to the target's dead-letter queue when it has one.
 - Lambda, asynchronous invocation: the function's configuration (GetFunction: handler, environment, timeout,
-  role); its code, the zip at the S3 location in the deployed stack template, i.e. what `cdk deploy` uploaded
-  (checked against the function's CodeSha256); the role's trust policy and credentials (AssumeRole); then the
-  handler runs in a fresh interpreter (demo/lambda_host.py) with exactly the deployed environment plus what the
-  Lambda runtime sets, and boto3 pointed at the emulator. A failed invocation is retried as Lambda retries async
-  invocations (immediately here, not after one and two minutes), then sent to the on-failure destination or the
-  dead-letter queue if one is configured. What the function prints goes to its log group.
+  role, layers); its code, the zip at the S3 location in the deployed stack template, i.e. what `cdk deploy`
+  uploaded (checked against the function's CodeSha256); its layer, which must be the Powertools public layer of
+  the version installed here (demo.layers: any other layer is refused, the invocation fails); the role's trust
+  policy and credentials (AssumeRole; with IAM enforced, of the role's action-level stand-in, demo.iam_enforcement);
+  then the handler runs in a fresh interpreter (demo/lambda_host.py) with exactly the deployed environment plus
+  what the Lambda runtime sets, and boto3 pointed at the emulator. Every call of the function that moto's access
+  control refused is kept on the attempt (`refused`): the function may handle the error, the demo still fails.
+  A failed invocation is retried as Lambda retries async invocations (immediately here, not after one and two
+  minutes), then sent to the on-failure destination or the dead-letter queue if one is configured. What the
+  function prints goes to its log group.
 
 Nothing from this repository's functions/ runs: only the deployed zip, with the runtime of demo.lambda_runtime.
 """
@@ -39,8 +43,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
-from demo import lambda_runtime
+from demo import iam_enforcement, lambda_runtime
 from demo.emulator import Emulator
+from demo.layers import LayerRefused, PowertoolsLayers, check_layers, installed_powertools, sourced_mapping
 
 HOST_SCRIPT = Path(__file__).resolve().parent / "lambda_host.py"
 DEFAULT_ASYNC_RETRIES = 2  # Lambda's default MaximumRetryAttempts for asynchronous invocations
@@ -57,9 +62,14 @@ class Attempt:
     error_type: str | None = None
     error_message: str | None = None
     log: str = ""
+    refused: list[dict[str, str]] = field(default_factory=list)
+    """The function's calls that IAM refused during this attempt (moto's access control, action level)."""
 
     def describe(self) -> str:
-        return "ok" if self.ok else f"{self.error_type}: {self.error_message}"
+        outcome = "ok" if self.ok else f"{self.error_type}: {self.error_message}"
+        if self.refused:
+            outcome += "; " + "; ".join(iam_enforcement.refusal_text(r) for r in self.refused)
+        return outcome
 
 
 @dataclass
@@ -86,6 +96,10 @@ class Delivery:
     def result(self) -> Any:
         return self.attempts[-1].result if self.ok else None
 
+    @property
+    def refused(self) -> list[dict[str, str]]:
+        return [refusal for attempt in self.attempts for refusal in attempt.refused]
+
     def describe(self) -> str:
         target = self.function_name or self.target_arn
         if not self.delivered:
@@ -104,6 +118,7 @@ class DeployedCode:
     stack_name: str
     logical_id: str
     log_group: str
+    template_layers: tuple[str, ...] = ()
 
 
 class RunnerError(Exception):
@@ -121,9 +136,16 @@ class EventRunner:
         self._code: dict[tuple[str, str, str], DeployedCode] = {}
         self._stacks: dict[str, list[tuple[str, dict[str, str]]]] = {}
         self._templates: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._powertools_layers: PowertoolsLayers | None = None
+        self._noted: set[tuple[str, str]] = set()
 
     def _note(self, line: str) -> None:
         self.notes.append(line.strip())
+
+    def _note_once(self, key: tuple[str, str], line: str) -> None:
+        if key not in self._noted:
+            self._noted.add(key)
+            self._note(line)
 
     @property
     def runtime_missing(self) -> tuple[str, ...]:
@@ -300,9 +322,11 @@ class EventRunner:
         request_id = str(uuid.uuid4())
         try:
             code = self._deployed_code(region, config)
+            layer_paths = self._layer_paths(region, config, code)
             credentials = self._role_credentials(region, config)
         except DeploymentProblem as exc:
             return Attempt(number, False, 0, error_type=exc.error_type, error_message=str(exc))
+        refused_before = self.emulator.refused(since=2**31)[0] if self.emulator.iam_enforced else 0
 
         scratch = self.work_dir / "invocations" / request_id
         scratch.mkdir(parents=True)
@@ -311,7 +335,7 @@ class EventRunner:
         request = {
             "handler": config["Handler"],
             "task_root": str(code.task_root),
-            "layer_paths": [str(self._import_path.layer)],
+            "layer_paths": layer_paths,
             "runtime_paths": [str(self._import_path.runtime)],
             "timeout_seconds": timeout_seconds,
             "result_file": str(scratch / "result.json"),
@@ -367,6 +391,10 @@ class EventRunner:
         if outcome is None:
             outcome = {"ok": False, "errorType": "Runtime.ExitError", "errorMessage": "the runtime exited early"}
         self._write_logs(region, code.log_group, stream, request_id, output, duration_ms)
+        refused: list[dict[str, str]] = []
+        if self.emulator.iam_enforced:
+            _total, since = self.emulator.refused(since=refused_before)
+            refused = [r for r in since if r.get("access_key_id") == credentials["AWS_ACCESS_KEY_ID"]]
         return Attempt(
             number=number,
             ok=bool(outcome.get("ok")),
@@ -375,7 +403,33 @@ class EventRunner:
             error_type=outcome.get("errorType"),
             error_message=outcome.get("errorMessage"),
             log=output,
+            refused=refused,
         )
+
+    def _layer_paths(self, region: str, config: Mapping[str, Any], code: DeployedCode) -> list[str]:
+        """The layer directory to put on the function's path: the installed Powertools if, and only if, the deployed
+        layer is the public Powertools layer of that version (none without a layer); any other layer is refused."""
+        name = str(config["FunctionName"])
+        reported = [str(layer["Arn"]) for layer in config.get("Layers") or []]
+        # moto's CloudFormation does not pass Layers on to the function it creates (GetFunction reports none), so
+        # the deployed template's stands in when GetFunction reports none, as for the EventInvokeConfig
+        arns, where = (reported, "GetFunction") if reported else (list(code.template_layers), "the deployed template")
+        try:
+            if self._powertools_layers is None:
+                self._powertools_layers = sourced_mapping()
+            installed = installed_powertools()
+            version = check_layers(arns, region=region, layers=self._powertools_layers, installed=installed)
+        except LayerRefused as exc:
+            raise DeploymentProblem("Runner.LayerRefused", f"{name}: layer from {where} refused: {exc}") from None
+        if version is None:
+            self._note_once((name, "layer"), f"{name}: no layer ({where}): nothing beside the package and boto3")
+            return []
+        self._note_once(
+            (name, "layer"),
+            f"{name}: layer {arns[0].rsplit(':', 2)[-2]}:{arns[0].rsplit(':', 1)[-1]} ({where}) is Powertools "
+            f"{version}, the installed version: supplied from it",
+        )
+        return [str(self._import_path.layer)]
 
     def _role_credentials(self, region: str, config: Mapping[str, Any]) -> dict[str, str]:
         role_arn = str(config.get("Role", ""))
@@ -389,9 +443,18 @@ class EventRunner:
             trust = json.loads(trust)
         if not any(_allows_lambda(statement) for statement in _as_list((trust or {}).get("Statement"))):
             raise DeploymentProblem("InvalidRole", f"the role {role_arn} cannot be assumed by Lambda")
-        session = self.emulator.client("sts", region).assume_role(
-            RoleArn=role_arn, RoleSessionName=str(config["FunctionName"])[:64]
-        )["Credentials"]
+        name = str(config["FunctionName"])
+        assumed = role_arn
+        if self.emulator.iam_enforced:
+            assumed, projection = iam_enforcement.stand_in_role(iam, role_arn, harness_arn=self.emulator.harness_arn)
+            self._note_once(
+                (name, "iam"),
+                f"{name}: runs as the action-level stand-in of its role (IAM judges actions; "
+                f"{len(projection.not_judged)} statement(s) of the role scoped or conditioned, not judged)",
+            )
+        session = self.emulator.client("sts", region).assume_role(RoleArn=assumed, RoleSessionName=name[:64])[
+            "Credentials"
+        ]
         return {
             "AWS_ACCESS_KEY_ID": session["AccessKeyId"],
             "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
@@ -432,6 +495,7 @@ class EventRunner:
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(task_root)
         log_group = props.get("LoggingConfig", {}).get("LogGroup")
+        template_layers = tuple(resolve(layer) for layer in props.get("Layers") or [])
         shown = object_key if len(object_key) <= 24 else f"{object_key[:12]}...{object_key[-8:]}"
         self._note(f"{name}: deployed code s3://{bucket}/{shown}, {len(body)} bytes, CodeSha256 matches")
         return DeployedCode(
@@ -439,6 +503,7 @@ class EventRunner:
             stack_name=stack_name,
             logical_id=logical_id,
             log_group=resolve(log_group) if log_group else f"/aws/lambda/{name}",
+            template_layers=template_layers,
         )
 
     def _stack_of(self, region: str, physical_id: str) -> tuple[str, dict[str, str], Mapping[str, Any]]:

@@ -124,7 +124,13 @@ def _delivery_dict(delivery: Delivery) -> dict[str, Any]:
         "ok": delivery.ok,
         "result": delivery.result,
         "attempts": [
-            {"ok": a.ok, "ms": a.duration_ms, "error_type": a.error_type, "error_message": a.error_message}
+            {
+                "ok": a.ok,
+                "ms": a.duration_ms,
+                "error_type": a.error_type,
+                "error_message": a.error_message,
+                "refused": a.refused,
+            }
             for a in delivery.attempts
         ],
         "sent_to": delivery.sent_to,
@@ -564,7 +570,8 @@ def run_step(world: World, number: int, step: Step) -> StepResult:
 
 
 def _delivery_problems(event_ids: list[str], deliveries: list[Delivery], times: int) -> list[str]:
-    """Every record must reach a guard function, which must evaluate it (not skip it, not fail)."""
+    """Every record must reach a guard function, which must evaluate it (not skip it, not fail), with no call of
+    its refused by IAM (whatever the function made of the refusal: an error, a warning or nothing)."""
     problems = []
     for event_id in event_ids:
         mine = [d for d in deliveries if d.detail_event_id == event_id]
@@ -572,6 +579,11 @@ def _delivery_problems(event_ids: list[str], deliveries: list[Delivery], times: 
         if len(functions) < times:
             problems.append(f"event {event_id} reached no guard function (no deployed rule matched it)")
         for delivery in mine:
+            for refusal in delivery.refused:
+                problems.append(
+                    f"IAM refused {refusal.get('action')} to {delivery.function_name} ({refusal.get('error')}): no "
+                    "statement of its role allows that action, so in AWS the call fails too"
+                )
             if not delivery.ok:
                 problems.append(delivery.describe())
             elif isinstance(delivery.result, Mapping) and delivery.result.get("status") == "skipped":

@@ -33,12 +33,14 @@ class DemoSession:
         self,
         *,
         remediate: bool = False,
+        enforce_iam: bool = True,
         account: str = scenario.ACCOUNT,
         regions: tuple[str, ...] = REGIONS,
         log: Callable[[str], None] = print,
         work_dir: Path | None = None,
     ) -> None:
         self.remediate = remediate
+        self.enforce_iam = enforce_iam
         self.regions = regions
         self.config = config_for(remediate=remediate)
         self.log = log
@@ -62,6 +64,14 @@ class DemoSession:
         self.log(f"Deploying AMI Guard into {', '.join(self.regions)} with the real CDK CLI ...")
         self.deployment = deploy(self.emulator, config=self.config, regions=self.regions, log=self.log)
         self.seconds.update(self.deployment.seconds)
+        if self.enforce_iam:
+            # after the deployment: moto could not judge the CDK CLI's bootstrap roles (see demo.iam_enforcement)
+            self.emulator.enforce_iam()
+            self.log(
+                "IAM enforced from now on: each function runs as an action-level stand-in of its deployed role "
+                "(same actions, any resource, no conditions); a call whose action its role does not grant fails "
+                "the step"
+            )
         self.runner = EventRunner(self.emulator, work_dir=self.work_dir)
         self.endpoint = EventsEndpoint(self.runner)
         self.endpoint.start()

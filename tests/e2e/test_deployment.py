@@ -27,7 +27,11 @@ EC2_HANDLERS = (contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.I
 
 
 def _functions(played: Played, region: str) -> list[dict[str, Any]]:
+    """The region's deployed functions; before a test loops over them, that the EC2 guards are among them."""
     found: list[dict[str, Any]] = played.session.emulator.client("lambda", region).list_functions()["Functions"]
+    assert {contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.IMAGE_HANDLER} <= {
+        f["Handler"] for f in found
+    }, [f["Handler"] for f in found]
     return found
 
 
@@ -143,7 +147,9 @@ def test_dead_letter_queues_of_rule_targets_exist(played: Played, region: str) -
     emulator = played.session.emulator
     events = emulator.client("events", region)
     sqs = emulator.client("sqs", region)
-    for rule in events.list_rules()["Rules"]:
+    rules = events.list_rules()["Rules"]
+    assert rules, f"no rule deployed in {region}"
+    for rule in rules:
         for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]:
             arn = target.get("DeadLetterConfig", {}).get("Arn")
             if arn is None:

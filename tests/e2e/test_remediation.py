@@ -11,11 +11,25 @@ from tests.e2e.harness import REMEDIATION_STEPS, Played
 pytestmark = pytest.mark.e2e
 
 
+# Per step, the rule ids of the alerts that must arrive, written out here (not read from the scenario).
+EXPECTED_RULES = {"make-public": ["ami-public"], "share-untrusted": ["ami-shared-untrusted"], "share-trusted": []}
+
+
+def test_the_remediation_steps_are_those_written_here(remediated: Played) -> None:
+    # Given the remediation deployment played
+    # Then it played these steps, in this order
+    assert list(remediated.results) == list(EXPECTED_RULES) == list(REMEDIATION_STEPS)
+
+
 @pytest.mark.parametrize("key", REMEDIATION_STEPS)
 def test_step_goes_as_expected_with_remediation(remediated: Played, key: str) -> None:
     # Given the app deployed with remediate on, and the remediation steps played
-    # Then (the message is what the demo printed for the step)
-    if not remediated.results[key].ok:
+    result = remediated.results[key]
+
+    # Then exactly these alerts arrived, nothing was refused or failed, every check held
+    # (the message is what the demo printed for the step)
+    assert sorted(result.received) == EXPECTED_RULES[key], remediated.explain(key)
+    if result.problems or not all(check.ok for check in result.checks):
         pytest.fail(remediated.explain(key), pytrace=False)
 
 
@@ -28,9 +42,11 @@ def test_the_public_ami_is_private_again(remediated: Played) -> None:
     # When its launch permissions are read back from the emulated account
     permissions = world.launch_permissions(HOME, image)
 
-    # Then nobody may launch it, and the alert said so
+    # Then nobody may launch it, and the one alert, ami-public, said so
     assert permissions == [], remediated.explain("make-public")
-    alert = next(a for a in remediated.results["make-public"].alerts if a.rule_id == "ami-public")
+    alerts = remediated.results["make-public"].alerts
+    assert [a.rule_id for a in alerts] == ["ami-public"], remediated.explain("make-public")
+    (alert,) = alerts
     assert alert.action["status"] == "removed"
     assert alert.action["publicNow"] is False
     assert "private" in (alert.email or "")

@@ -107,3 +107,17 @@ def test_the_runtime_offers_powertools_and_boto3_only(tmp_path: Path) -> None:
     # Then Powertools and boto3 are there, and nothing of the development environment is
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split("\n")[:2] == ["no moto", "no aws_cdk"]
+
+
+def test_a_copy_reports_its_source_as_ec2_does(played: Played) -> None:
+    # Given an image of the scenario in us-east-1, copied into eu-west-1 (moto keeps no source; the emulator does)
+    world = played.session.world
+    assert world is not None
+    source = world.images["us-source"]
+    copy = world.ec2(HOME).copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="source-check")["ImageId"]
+
+    # When the copy is described
+    image = world.image(HOME, copy)
+
+    # Then it names its source image and region, as EC2's DescribeImages does
+    assert (image.get("SourceImageId"), image.get("SourceImageRegion")) == (source, "us-east-1")
