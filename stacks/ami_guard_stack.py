@@ -12,6 +12,7 @@ from constructs import Construct
 
 from ami_guard import contract
 from ami_guard.config import Policy, to_environment
+from stacks.components.alert_path_watch import AlertPathWatch
 from stacks.components.alert_topic import AlertTopic
 from stacks.components.guard_alarms import GuardAlarms
 from stacks.components.guard_function import GuardFunction
@@ -44,8 +45,11 @@ GUARDS = {
     "PermissionGuard": (contract.PERMISSION_HANDLER, "AMI Guard: checks image and snapshot sharing changes"),
     "LaunchGuard": (contract.LAUNCH_HANDLER, "AMI Guard: checks the images that new instances are launched from"),
     "ImageGuard": (contract.IMAGE_HANDLER, "AMI Guard: checks newly registered, copied and created images"),
-    "TamperGuard": (contract.TAMPER_HANDLER, "AMI Guard: reports changes to the guard's own functions and rules"),
+    "TamperGuard": (contract.TAMPER_HANDLER, "AMI Guard: reports changes to the guard's own resources"),
 }
+ROLE_NAME_MAX = 64
+REGION_NAME_MAX = 16
+"""The longest region name the role names leave room for (ap-southeast-7 and us-gov-west-1 are 14 and 13)."""
 
 
 class AmiGuardStack(Stack):
@@ -55,6 +59,15 @@ class AmiGuardStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
 
         alerts = AlertTopic(self, "Alerts", alert_emails=policy.alert_emails)
+        # Alarms, and changes that break the alert path, go through a second topic with its own key, so that they
+        # still reach someone when the alert topic or its key is what was broken.
+        health = AlertTopic(
+            self,
+            "Health",
+            alert_emails=policy.alert_emails,
+            display_name="AMI Guard health",
+            key_description="AMI Guard health topic encryption",
+        )
         idempotency = IdempotencyTable(self, "Idempotency")
         environment = {
             **to_environment(policy),
@@ -65,33 +78,57 @@ class AmiGuardStack(Stack):
         names = {guard: f"{self.stack_name}-{guard}" for guard in GUARDS}
         rule_names = {guard: f"{self.stack_name}-{guard.removesuffix('Guard')}Rule" for guard in GUARDS}
         rule_names["TamperWatch"] = f"{self.stack_name}-TamperWatchRule"
+        rule_names["AlertPathWatch"] = f"{self.stack_name}-AlertPathWatchRule"
+        # IAM records role changes in us-east-1 only, and role names are global: each role is named
+        # <stack>-<Guard>-<region>, so that the deployment in us-east-1 recognises the roles of the guard in any region.
+        role_prefixes = {guard: contract.guard_role_prefix(self.stack_name, guard) for guard in GUARDS}
+        for prefix in role_prefixes.values():
+            if len(prefix) + REGION_NAME_MAX > ROLE_NAME_MAX:
+                raise ValueError(
+                    f"stack name {self.stack_name!r} is too long for the guard's role names "
+                    f"({prefix}<region> must fit IAM's {ROLE_NAME_MAX} characters)"
+                )
 
-        # The tamper guard watches every other function and rule; the permission guard watches the tamper
-        # guard's function and rule, so that no function is the only witness of a change to itself.
-        watch = {
-            "PermissionGuard": ([names["TamperGuard"]], [rule_names["TamperGuard"]]),
-            "TamperGuard": (
-                [names[g] for g in GUARDS if g != "TamperGuard"],
-                [rule_names[g] for g in (*GUARDS, "TamperWatch") if g != "TamperGuard"],
-            ),
-        }
+        # The watch lists are added once every guard exists: they name each other's queues.
         guards: dict[str, GuardFunction] = {}
         for guard_name, (handler, description) in GUARDS.items():
-            functions, rules = watch.get(guard_name, ([], []))
             guards[guard_name] = GuardFunction(
                 self,
                 guard_name,
                 function_name=names[guard_name],
+                role_name=f"{role_prefixes[guard_name]}{self.region}",
                 handler=handler,
                 description=description
                 + (" and reverts them" if guard_name == "PermissionGuard" and policy.remediate else ""),
-                environment={
-                    **environment,
-                    contract.ENV_WATCHED_FUNCTIONS: ",".join(functions),
-                    contract.ENV_WATCHED_RULES: ",".join(rules),
-                },
+                environment=environment,
             )
         permission, launch, image, tamper = (guards[g] for g in GUARDS)
+
+        # The tamper guard watches everything else; the permission guard watches the tamper guard's own function,
+        # rule, role and queue, so that no function is the only witness of a change to itself. Each role is watched
+        # by one function only (the one in us-east-1 of whichever deployment sees it).
+        others = [g for g in GUARDS if g != "TamperGuard"]
+        watch: dict[str, dict[str, str]] = {
+            "PermissionGuard": {
+                contract.ENV_WATCHED_FUNCTIONS: names["TamperGuard"],
+                contract.ENV_WATCHED_RULES: rule_names["TamperGuard"],
+                contract.ENV_WATCHED_ROLE_PREFIXES: role_prefixes["TamperGuard"],
+                contract.ENV_WATCHED_QUEUES: tamper.failed_events.queue_name,
+            },
+            "TamperGuard": {
+                contract.ENV_WATCHED_FUNCTIONS: ",".join(names[g] for g in others),
+                contract.ENV_WATCHED_RULES: ",".join(rule_names[g] for g in (*others, "TamperWatch", "AlertPathWatch")),
+                contract.ENV_WATCHED_TOPICS: ",".join((alerts.topic.topic_arn, health.topic.topic_arn)),
+                contract.ENV_WATCHED_KEYS: ",".join((alerts.key.key_arn, health.key.key_arn)),
+                contract.ENV_WATCHED_ROLE_PREFIXES: ",".join(role_prefixes[g] for g in others),
+                contract.ENV_WATCHED_QUEUES: ",".join(guards[g].failed_events.queue_name for g in others),
+                contract.ENV_WATCHED_TABLES: idempotency.table.table_name,
+                contract.ENV_WATCH_TRAILS: "true",
+            },
+        }
+        for guard_name, variables in watch.items():
+            for key, value in variables.items():
+                guards[guard_name].function.add_environment(key, value)
 
         for key, construct_id, description, pattern, target in (
             (
@@ -112,7 +149,7 @@ class AmiGuardStack(Stack):
             (
                 "TamperGuard",
                 "TamperRule",
-                "AMI Guard: changes to the guard's own functions and rules",
+                "AMI Guard: changes to the guard's own resources and to trails",
                 tamper_pattern(),
                 tamper,
             ),
@@ -120,7 +157,8 @@ class AmiGuardStack(Stack):
                 "TamperWatch",
                 "TamperWatchRule",
                 "AMI Guard: changes to the tamper guard itself, seen by another function",
-                tamper_pattern(),
+                # what the permission guard watches: the tamper guard's function, rule, roles and queue
+                tamper_pattern((contract.IAM_SOURCE, contract.SQS_SOURCE)),
                 permission,
             ),
         ):
@@ -193,18 +231,28 @@ class AmiGuardStack(Stack):
             },
         )
 
-        alarm_topic = (
-            sns.Topic.from_topic_arn(self, "OperationsTopic", policy.operations_topic_arn)
-            if policy.operations_topic_arn
-            else alerts.topic
+        AlertPathWatch(
+            self,
+            "AlertPathWatch",
+            rule_name=rule_names["AlertPathWatch"],
+            alerts=alerts,
+            table=idempotency.table,
+            health=health,
         )
+        alarm_prefix = f"{self.stack_name}-"
+        if policy.operations_topic_arn:
+            alarm_topic: sns.ITopic = sns.Topic.from_topic_arn(self, "OperationsTopic", policy.operations_topic_arn)
+        else:
+            alarm_topic = health.topic
+            health.allow_alarms(alarm_prefix)
         for name, guard in guards.items():
             alerts.grant_publish(guard.role)
             idempotency.grant(guard.role)
-            GuardAlarms(self, f"{name}Alarms", guard=guard, topic=alarm_topic)
+            GuardAlarms(self, f"{name}Alarms", guard=guard, topic=alarm_topic, name_prefix=f"{alarm_prefix}{name}-")
             Validations.of(guard.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
 
         CfnOutput(self, "AlertTopicArn", value=alerts.topic.topic_arn)
+        CfnOutput(self, "HealthTopicArn", value=health.topic.topic_arn)
         CfnOutput(self, "IdempotencyTableName", value=idempotency.table.table_name)
         for name, guard in guards.items():
             CfnOutput(self, f"{name}FunctionName", value=guard.function.function_name)

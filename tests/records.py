@@ -233,3 +233,24 @@ def envelope_for_source(rec: dict[str, Any]) -> dict[str, Any]:
     env = envelope(rec)
     env["source"] = "aws." + rec["eventSource"].split(".")[0]
     return env
+
+
+def service_call(
+    source: str,
+    event_name: str,
+    request: dict[str, Any] | None,
+    *,
+    resources: list[str] | None = None,
+    additional: dict[str, Any] | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    """A management call on another service, shaped like CloudTrail's records of it (KMS records name the key in
+    `resources`, with accountId and type, as in the KMS developer guide's examples; RetireGrant by grant token has
+    null requestParameters and the grant id in additionalEventData)."""
+    rec = record(event_name, request, None, **kw)
+    rec["eventSource"] = source
+    if resources is not None:
+        rec["resources"] = [{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": arn} for arn in resources]
+    if additional is not None:
+        rec["additionalEventData"] = additional
+    return rec

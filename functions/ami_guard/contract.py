@@ -56,3 +56,56 @@ LAMBDA_TAMPER_PREFIXES = (
     "DeleteFunctionEventInvokeConfig",
 )
 EVENTS_TAMPER_EVENTS = ("DisableRule", "DeleteRule", "PutRule", "RemoveTargets", "PutTargets")
+
+# Everything else that can silence the guard, by CloudTrail eventSource -> the eventNames watched there.
+# IAM records its calls in us-east-1 only (EventBridge delivers them there), CloudTrail records a trail's calls in
+# the trail's home region; docs/guarantees.md says which deployment sees what.
+SNS_SOURCE = "sns.amazonaws.com"
+KMS_SOURCE = "kms.amazonaws.com"
+IAM_SOURCE = "iam.amazonaws.com"
+SQS_SOURCE = "sqs.amazonaws.com"
+DYNAMODB_SOURCE = "dynamodb.amazonaws.com"
+CLOUDTRAIL_SOURCE = "cloudtrail.amazonaws.com"
+INFRASTRUCTURE_TAMPER_EVENTS: dict[str, tuple[str, ...]] = {
+    # The alert topics: deleted, re-keyed or re-policied, a subscription removed or filtered, messages denied.
+    SNS_SOURCE: (
+        "DeleteTopic",
+        "SetTopicAttributes",
+        "RemovePermission",
+        "Unsubscribe",
+        "SetSubscriptionAttributes",
+        "PutDataProtectionPolicy",
+    ),
+    # Their keys: unusable (disabled, deletion scheduled), policy replaced, grants taken away.
+    KMS_SOURCE: ("DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy", "RevokeGrant", "RetireGrant"),
+    # The guard's roles: what they may do, who may assume them, whether they exist.
+    IAM_SOURCE: (
+        "PutRolePolicy",
+        "DeleteRolePolicy",
+        "AttachRolePolicy",
+        "DetachRolePolicy",
+        "UpdateAssumeRolePolicy",
+        "DeleteRole",
+        "PutRolePermissionsBoundary",
+        "DeleteRolePermissionsBoundary",
+    ),
+    # The failed-events queues: deleted, re-configured (retention, policy), emptied, a permission removed.
+    SQS_SOURCE: ("DeleteQueue", "SetQueueAttributes", "PurgeQueue", "RemovePermission"),
+    # The idempotency table: deleted, re-provisioned, or denied to the guard by a resource policy.
+    DYNAMODB_SOURCE: ("DeleteTable", "UpdateTable", "PutResourcePolicy"),
+    # Any trail of the account: the guard cannot know which trail feeds EventBridge.
+    CLOUDTRAIL_SOURCE: ("StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors"),
+}
+
+# What each function watches besides functions and rules (comma-separated; see settings.Watched).
+ENV_WATCHED_TOPICS = "AMI_GUARD_WATCHED_TOPICS"  # topic ARNs
+ENV_WATCHED_KEYS = "AMI_GUARD_WATCHED_KEYS"  # key ARNs or ids
+ENV_WATCHED_ROLE_PREFIXES = "AMI_GUARD_WATCHED_ROLE_PREFIXES"  # "<stack>-<Guard>-": the role name ends in a region
+ENV_WATCHED_QUEUES = "AMI_GUARD_WATCHED_QUEUES"  # queue names
+ENV_WATCHED_TABLES = "AMI_GUARD_WATCHED_TABLES"  # table names
+ENV_WATCH_TRAILS = "AMI_GUARD_WATCH_TRAILS"  # "true": every trail of the account counts
+
+
+def guard_role_prefix(stack_name: str, guard: str) -> str:
+    """The fixed start of a guard role's name; the region it is deployed in follows (IAM names are global)."""
+    return f"{stack_name}-{guard}-"

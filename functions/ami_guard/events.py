@@ -57,6 +57,8 @@ class ApiCall:
     actor: Actor = field(default_factory=Actor)
     request: Mapping[str, Any] = field(default_factory=dict)
     response: Mapping[str, Any] = field(default_factory=dict)
+    resources: tuple[str, ...] = ()
+    """The ARNs in the record's `resources` list (KMS names its key there, even when the request does not)."""
 
     @property
     def dry_run(self) -> bool:
@@ -164,6 +166,11 @@ def parse_call(envelope: Envelope, sources: tuple[str, ...] = (contract.EVENT_SO
         actor=actor,
         request=_map(record.get("requestParameters")),
         response=_map(record.get("responseElements")),
+        resources=tuple(
+            arn
+            for item in _list(record.get("resources"))
+            if isinstance(item, Mapping) and (arn := _str(item.get("ARN")) or _str(item.get("arn")))
+        ),
     )
 
 
@@ -479,6 +486,10 @@ def _map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _items(value: Any) -> list[Any]:
     """CloudTrail's `{"items": [...]}` lists, or a bare list."""
     if isinstance(value, Mapping):
@@ -506,30 +517,74 @@ def _truthy(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class GuardChange:
-    """A Lambda or EventBridge call that changes a function or a rule, named by its bare name."""
+    """A call that changes something the guard depends on, with that thing named as the guard names it.
 
-    service: str  # "lambda" or "events"
+    `service` is the eventSource's first label (lambda, events, sns, kms, iam, sqs, dynamodb, cloudtrail).
+    `target` is the bare name (function, rule, role, queue, table, trail), the topic ARN (for a subscription: the
+    ARN of the topic it belongs to) or the key id; None when the record does not name it. `named` is what the
+    record named, when it differs from `target` (a subscription ARN, a queue URL).
+    """
+
+    service: str
     action: str  # the event name without Lambda's API-version suffix
     target: str | None
+    named: str | None = None
 
 
 _API_VERSION_SUFFIX = re.compile(r"\d{8}(v\d+)?$")
 
 
 def guard_change(call: ApiCall) -> GuardChange | None:
-    """The function or rule a Lambda/EventBridge call changes, or None for another call."""
+    """The thing a call on a watched service changes, or None for a call that is not watched."""
     request = call.request
     action = _API_VERSION_SUFFIX.sub("", call.event_name)
-    if call.event_source == contract.LAMBDA_SOURCE:
+    source = call.event_source
+    if source == contract.LAMBDA_SOURCE:
         if not action.startswith(contract.LAMBDA_TAMPER_PREFIXES):
             return None
         return GuardChange("lambda", action, _function_name(_str(request.get("functionName"))))
-    if call.event_source == contract.EVENTS_SOURCE:
+    if source == contract.EVENTS_SOURCE:
         if action not in contract.EVENTS_TAMPER_EVENTS:
             return None
         name = _str(request.get("rule")) if action in ("RemoveTargets", "PutTargets") else _str(request.get("name"))
         return GuardChange("events", action, _rule_name(name))
-    return None
+    if action not in contract.INFRASTRUCTURE_TAMPER_EVENTS.get(source, ()):
+        return None
+    service = source.split(".", 1)[0]
+    if source == contract.SNS_SOURCE:
+        subscription = _str(request.get("subscriptionArn"))
+        if subscription is not None:
+            # arn:aws:sns:<region>:<account>:<topic>:<subscription id>: the topic's ARN is everything before the id
+            topic = subscription.rsplit(":", 1)[0] if subscription.count(":") >= 6 else None
+            return GuardChange(service, action, topic, subscription)
+        return GuardChange(service, action, _str(request.get("topicArn")) or _str(request.get("resourceArn")))
+    if source == contract.KMS_SOURCE:
+        # keyId (an id or an ARN; these calls take no alias), else the key CloudTrail names in `resources`
+        # (RetireGrant by grant token records no request parameters).
+        named = _str(request.get("keyId")) or next((arn for arn in call.resources if ":key/" in arn), None)
+        return GuardChange(service, action, key_id(named), named)
+    if source == contract.IAM_SOURCE:
+        return GuardChange(service, action, _str(request.get("roleName")))
+    if source == contract.SQS_SOURCE:
+        url = _str(request.get("queueUrl"))
+        # https://sqs.<region>.amazonaws.com/<account>/<name> (or a legacy host): the name is the last segment
+        return GuardChange(service, action, url.rstrip("/").rsplit("/", 1)[-1] if url else None, url)
+    if source == contract.DYNAMODB_SOURCE:
+        name = _str(request.get("tableName"))
+        arn = _str(request.get("resourceArn"))
+        if name is None and arn is not None and ":table/" in arn:
+            name = arn.split(":table/", 1)[1].split("/", 1)[0]
+        return GuardChange(service, action, name)
+    name = _str(request.get("name")) or _str(request.get("trailName"))
+    # A trail is named by its name or its ARN (arn:aws:cloudtrail:<region>:<account>:trail/<name>)
+    return GuardChange(service, action, name.split(":trail/", 1)[1] if name and ":trail/" in name else name, name)
+
+
+def key_id(value: str | None) -> str | None:
+    """'arn:aws:kms:eu-west-1:1:key/<id>' or '<id>' -> '<id>'."""
+    if value is None:
+        return None
+    return value.split(":key/", 1)[1] if ":key/" in value else value
 
 
 def _function_name(value: str | None) -> str | None:

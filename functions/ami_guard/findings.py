@@ -37,6 +37,12 @@ _ID_FORMAT = {
     "account-setting": re.compile(r"[a-z]+(?:-[a-z]+)*"),
     "lambda-function": re.compile(r"[A-Za-z0-9_-]{1,64}"),
     "events-rule": re.compile(r"[A-Za-z0-9._-]{1,64}"),
+    "sns-topic": re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?"),
+    "kms-key": re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"),
+    "iam-role": re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}"),
+    "sqs-queue": re.compile(r"[A-Za-z0-9_-]{1,80}(?:\.fifo)?"),
+    "dynamodb-table": re.compile(r"[A-Za-z0-9_.-]{3,255}"),
+    "cloudtrail-trail": re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}"),
 }
 
 
@@ -73,19 +79,34 @@ _CONSOLE_FRAGMENT = {
 _OTHER_CONSOLE = {
     "lambda-function": "lambda/home?region={region}#/functions/{id}",
     "events-rule": "events/home?region={region}#/eventbus/default/rules/{id}",
+    "sns-topic": "sns/v3/home?region={region}#/topics",
+    "kms-key": "kms/home?region={region}#/kms/keys/{id}",
+    "iam-role": "iam/home#/roles/details/{id}",
+    "sqs-queue": "sqs/v3/home?region={region}#/queues",
+    "dynamodb-table": "dynamodbv2/home?region={region}#table?name={id}",
+    "cloudtrail-trail": "cloudtrailv2/home?region={region}#/trails",
+}
+# The guard's own infrastructure, by kind: how its ARN is built from the resource's id (a topic's id is its ARN).
+_OTHER_ARN = {
+    "sns-topic": "{id}",
+    "kms-key": "arn:{partition}:kms:{region}:{account}:key/{id}",
+    "iam-role": "arn:{partition}:iam::{account}:role/{id}",
+    "sqs-queue": "arn:{partition}:sqs:{region}:{account}:{id}",
+    "dynamodb-table": "arn:{partition}:dynamodb:{region}:{account}:table/{id}",
+    "cloudtrail-trail": "arn:{partition}:cloudtrail:{region}:{account}:trail/{id}",
 }
 
 
 @dataclass(frozen=True)
 class Resource:
-    """An AWS resource a finding is about: `kind` is image, snapshot, instance, account-setting, lambda-function
-    or events-rule.
+    """An AWS resource a finding is about: `kind` is image, snapshot, instance, account-setting, lambda-function,
+    events-rule, sns-topic, kms-key, iam-role, sqs-queue, dynamodb-table or cloudtrail-trail.
 
     `id`, `region` and `account` come from a CloudTrail record and are data: `arn` and `console_url` are built
     only when the region is an AWS region name and the id has its kind's format (ami-/snap-/i- with 8 or 17 hex
-    digits; Lambda function and EventBridge rule names of AWS's allowed characters), and are None otherwise, so
-    that a crafted value can never name another resource or another host. An account that is not 12 digits is
-    left out of the ARN, as the account-less image and snapshot ARNs do.
+    digits; function, rule, role, queue, table and trail names of AWS's allowed characters; a topic ARN; a key
+    id), and are None otherwise, so that a crafted value can never name another resource or another host. An
+    account that is not 12 digits is left out of the ARN, as the account-less image and snapshot ARNs do.
     """
 
     kind: str
@@ -113,6 +134,8 @@ class Resource:
             return f"arn:{partition}:lambda:{self.region}:{account}:function:{self.id}"
         if self.kind == "events-rule":
             return f"arn:{partition}:events:{self.region}:{account}:rule/{self.id}"
+        if self.kind in _OTHER_ARN:
+            return _OTHER_ARN[self.kind].format(partition=partition, region=self.region, account=account, id=self.id)
         return f"arn:{partition}:ec2:{self.region}:{account}:{self.id}"
 
     @property

@@ -37,17 +37,13 @@ class Dependencies:
     actions: Actions | None
     publisher: Publisher
     accepted_events: tuple[str, ...]
-    watched_functions: frozenset[str] = frozenset()
-    watched_rules: frozenset[str] = frozenset()
+    watched: rules.Watched = field(default_factory=rules.Watched)
     idempotency_store: Callable[[], Any] | None = field(default=None, compare=False)
     """Makes the Powertools persistence layer (and its DynamoDB client) when an event first needs it."""
 
     @property
     def sources(self) -> tuple[str, ...]:
-        tamper = (
-            (contract.LAMBDA_SOURCE, contract.EVENTS_SOURCE) if self.watched_functions or self.watched_rules else ()
-        )
-        return (contract.EVENT_SOURCE, *tamper)
+        return (contract.EVENT_SOURCE, *self.watched.sources)
 
 
 def build_dependencies(settings: Settings, accepted_events: tuple[str, ...]) -> Dependencies:
@@ -76,8 +72,7 @@ def build_dependencies(settings: Settings, accepted_events: tuple[str, ...]) -> 
         actions=Ec2Actions(clients, lookups),
         publisher=SnsPublisher(clients, settings.topic_arn),
         accepted_events=accepted_events,
-        watched_functions=settings.watched_functions,
-        watched_rules=settings.watched_rules,
+        watched=settings.watched,
         idempotency_store=idempotency_store,
     )
 
@@ -194,7 +189,7 @@ def _evaluate(
     evaluation = Evaluation(call)
     change = guard_change(call)
     if change is not None:
-        evaluation.add(rules.guard_tampered(call, change, deps.watched_functions, deps.watched_rules))
+        evaluation.add(rules.guard_tampered(call, change, deps.watched))
     return evaluation
 
 

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ami_guard import contract
 from ami_guard.config import Policy
-from ami_guard.events import ApiCall, GuardChange, Launch, NewImage, PermissionChange, Principals
+from ami_guard.events import ApiCall, GuardChange, Launch, NewImage, PermissionChange, Principals, key_id
 from ami_guard.findings import Finding, Resource, Severity
 
 if TYPE_CHECKING:
@@ -487,35 +488,105 @@ def missing_required_tags(call: ApiCall, image: NewImage, tags: Mapping[str, str
 # --- the guard itself ---------------------------------------------------------------------------------
 
 
-def guard_tampered(
-    call: ApiCall, change: GuardChange, watched_functions: frozenset[str], watched_rules: frozenset[str]
-) -> Finding | None:
-    """Nobody may disable, delete, retarget or change the guard's own rules and functions unnoticed."""
-    if not call.succeeded or change.target is None:
+# An AWS region as it ends a guard role's name: us-east-1, eu-central-2, us-gov-west-1, ap-southeast-7...
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+# service -> (what the guard calls the thing, the Resource kind in the alert)
+_TAMPER_KINDS = {
+    "lambda": ("function", "lambda-function"),
+    "events": ("EventBridge rule", "events-rule"),
+    "sns": ("alert topic", "sns-topic"),
+    "kms": ("alert topic key", "kms-key"),
+    "iam": ("IAM role", "iam-role"),
+    "sqs": ("failed-events queue", "sqs-queue"),
+    "dynamodb": ("idempotency table", "dynamodb-table"),
+    "cloudtrail": ("CloudTrail trail", "cloudtrail-trail"),
+}
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What one function watches for tampering: the guard's own things, each named as guard_change names it."""
+
+    functions: frozenset[str] = frozenset()
+    rules: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()
+    """Key ids (an ARN given here is reduced to its id)."""
+    role_prefixes: frozenset[str] = frozenset()
+    """A role is watched when its name is one of these followed by a region (the guard in any region)."""
+    queues: frozenset[str] = frozenset()
+    tables: frozenset[str] = frozenset()
+    trails: bool = False
+    """Every trail of the account: the guard cannot know which trail feeds EventBridge."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", frozenset(k for key in self.keys if (k := key_id(key))))
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The CloudTrail eventSources this function must accept to see changes to what it watches."""
+        wanted = (
+            (contract.LAMBDA_SOURCE, self.functions),
+            (contract.EVENTS_SOURCE, self.rules),
+            (contract.SNS_SOURCE, self.topics),
+            (contract.KMS_SOURCE, self.keys),
+            (contract.IAM_SOURCE, self.role_prefixes),
+            (contract.SQS_SOURCE, self.queues),
+            (contract.DYNAMODB_SOURCE, self.tables),
+            (contract.CLOUDTRAIL_SOURCE, self.trails),
+        )
+        return tuple(source for source, watched in wanted if watched)
+
+    def covers(self, change: GuardChange) -> bool:
+        target = change.target
+        if target is None:
+            return False
+        if change.service == "iam":
+            return any(
+                target.startswith(prefix) and _REGION.fullmatch(target[len(prefix) :]) is not None
+                for prefix in self.role_prefixes
+            )
+        if change.service == "cloudtrail":
+            return self.trails
+        watched: dict[str, frozenset[str]] = {
+            "lambda": self.functions,
+            "events": self.rules,
+            "sns": self.topics,
+            "kms": self.keys,
+            "sqs": self.queues,
+            "dynamodb": self.tables,
+        }
+        return target in watched.get(change.service, frozenset())
+
+
+def guard_tampered(call: ApiCall, change: GuardChange, watched: Watched) -> Finding | None:
+    """Nobody may disable, delete, retarget or change the guard's own rules and functions, its alert topics and
+    their keys, its roles, queues and table, or a trail of the account, unnoticed."""
+    if not call.succeeded or not watched.covers(change):
         return None
-    watched = watched_functions if change.service == "lambda" else watched_rules
-    if change.target not in watched:
-        return None
-    kind = "function" if change.service == "lambda" else "EventBridge rule"
+    assert change.target is not None
+    kind, resource_kind = _TAMPER_KINDS[change.service]
     via = f" via {call.actor.invoked_by}" if call.actor.invoked_by else ""
+    named = f" ({change.named})" if change.named and change.named != change.target else ""
+    if change.service == "cloudtrail":
+        consequence = (
+            "EventBridge receives the API calls the guard checks only while a trail logs management events: if "
+            "this trail was the one, AMI changes in the regions it covered now go unchecked"
+        )
+    else:
+        consequence = "Until it is restored, AMI changes may go unchecked or their alerts undelivered"
     return _finding(
         GUARD_TAMPERED,
         title=f"AMI Guard {kind} {change.target} changed: {change.action} in {call.region}",
         description=(
-            f"{_who(call)}{via} called {change.action} on the guard's own {kind} {change.target}. Until it is "
-            "restored, AMI changes in this region may go unchecked. Expected during a deployment of the guard."
+            f"{_who(call)}{via} called {change.action} on the guard's own {kind} {change.target}{named}. "
+            f"{consequence}. Expected during a deployment of the guard."
         ),
-        resources=(
-            Resource(
-                f"{change.service}-{'function' if change.service == 'lambda' else 'rule'}",
-                change.target,
-                call.region,
-                call.account,
-            ),
-        ),
+        resources=(Resource(resource_kind, change.target, call.region, call.account),),
         evidence={"action": change.action, "eventName": call.event_name, "request": dict(call.request)},
         recommendation=(
-            "If this was not a deployment of the guard (cdk deploy), restore it (cdk deploy) and find out who "
-            "holds lambda:Update*/events:*Rule permissions on it."
+            "If this was not a deployment of the guard (cdk deploy), restore it (cdk deploy; for a trail, "
+            "StartLogging or restore its settings) and find out who holds the permission that allowed the call."
         ),
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ami_guard import contract
 from ami_guard.config import ConfigError, Policy, from_environment
+from ami_guard.rules import Watched
 
 
 @dataclass(frozen=True)
@@ -16,8 +17,7 @@ class Settings:
     region: str
     policy: Policy
     idempotency_table: str
-    watched_functions: frozenset[str] = frozenset()
-    watched_rules: frozenset[str] = frozenset()
+    watched: Watched = field(default_factory=Watched)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -34,10 +34,26 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         region=region,
         policy=from_environment(env),
         idempotency_table=table,
-        watched_functions=_names(env.get(contract.ENV_WATCHED_FUNCTIONS, "")),
-        watched_rules=_names(env.get(contract.ENV_WATCHED_RULES, "")),
+        watched=Watched(
+            functions=_names(env.get(contract.ENV_WATCHED_FUNCTIONS, "")),
+            rules=_names(env.get(contract.ENV_WATCHED_RULES, "")),
+            topics=_names(env.get(contract.ENV_WATCHED_TOPICS, "")),
+            keys=_names(env.get(contract.ENV_WATCHED_KEYS, "")),
+            role_prefixes=_names(env.get(contract.ENV_WATCHED_ROLE_PREFIXES, "")),
+            queues=_names(env.get(contract.ENV_WATCHED_QUEUES, "")),
+            tables=_names(env.get(contract.ENV_WATCHED_TABLES, "")),
+            trails=_flag(contract.ENV_WATCH_TRAILS, env.get(contract.ENV_WATCH_TRAILS, "")),
+        ),
     )
 
 
 def _names(value: str) -> frozenset[str]:
     return frozenset(name.strip() for name in value.split(",") if name.strip())
+
+
+def _flag(key: str, value: str) -> bool:
+    if value.strip().lower() in ("", "false"):
+        return False
+    if value.strip().lower() == "true":
+        return True
+    raise ConfigError(f"{key}: expected true or false, got {value!r}")

@@ -16,7 +16,10 @@ PERIOD = Duration.minutes(5)
 class GuardAlarms(Construct):
     """Each alarm fires on the first occurrence in five minutes; no data means nothing went wrong."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, guard: GuardFunction, topic: sns.ITopic) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, guard: GuardFunction, topic: sns.ITopic, name_prefix: str
+    ) -> None:
+        """Alarm names are `name_prefix` + the alarm: the topic's policy admits the alarms by that prefix."""
         super().__init__(scope, construct_id)
         name = guard.function.function_name
         watched = {
@@ -39,6 +42,7 @@ class GuardAlarms(Construct):
             alarm = cloudwatch.Alarm(
                 self,
                 alarm_id,
+                alarm_name=f"{name_prefix}{alarm_id}",
                 alarm_description=description,
                 metric=metric,
                 threshold=1,

@@ -77,6 +77,7 @@ class GuardFunction(Construct):
         construct_id: str,
         *,
         function_name: str,
+        role_name: str | None = None,
         handler: str,
         description: str,
         environment: Mapping[str, str],
@@ -109,6 +110,7 @@ class GuardFunction(Construct):
         self.role = iam.Role(
             self,
             "Role",
+            role_name=role_name,
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"AMI Guard: {description}",
         )

@@ -29,15 +29,22 @@ def cloudtrail_pattern(event_names: Sequence[str]) -> events.EventPattern:
     )
 
 
-def tamper_pattern() -> events.EventPattern:
-    """Calls that change Lambda functions (event names with API-version suffixes: prefixes) or EventBridge rules."""
+def tamper_pattern(
+    infrastructure_sources: Sequence[str] = tuple(contract.INFRASTRUCTURE_TAMPER_EVENTS),
+) -> events.EventPattern:
+    """Calls that change Lambda functions (event names with API-version suffixes: prefixes), EventBridge rules, and
+    the calls of `infrastructure_sources` that change the topics, keys, roles, queues, tables and trails the guard
+    depends on, whichever resource they name: the function decides whether it is one of the guard's own (an event
+    pattern cannot name a role in any region)."""
+    infrastructure = {source: contract.INFRASTRUCTURE_TAMPER_EVENTS[source] for source in infrastructure_sources}
     return events.EventPattern(
-        source=["aws.lambda", "aws.events"],
+        source=["aws.lambda", "aws.events", *(f"aws.{source.split('.', 1)[0]}" for source in infrastructure)],
         detail_type=[contract.DETAIL_TYPE],
         detail={
-            "eventSource": [contract.LAMBDA_SOURCE, contract.EVENTS_SOURCE],
+            "eventSource": [contract.LAMBDA_SOURCE, contract.EVENTS_SOURCE, *infrastructure],
             "eventName": [{"prefix": prefix} for prefix in contract.LAMBDA_TAMPER_PREFIXES]
-            + list(contract.EVENTS_TAMPER_EVENTS),
+            + list(contract.EVENTS_TAMPER_EVENTS)
+            + sorted({name for names in infrastructure.values() for name in names}),
         },
     )
 

@@ -194,3 +194,71 @@ def test_changes_to_the_tamper_guard_are_reported_by_another_function(
     monkeypatch.setenv(contract.ENV_WATCHED_RULES, RULES["tamper"])
     event = r.envelope_for_source(r.lambda_call("DeleteFunction20150331", FUNCTIONS["tamper"]))
     assert permission_guard.lambda_handler(event, FakeContext())["published"] == ["guard-tampered"]
+
+
+KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.mark.parametrize(
+    ("record", "resource"),
+    [
+        (
+            r.service_call(
+                contract.KMS_SOURCE,
+                "ScheduleKeyDeletion",
+                {"keyId": KEY, "pendingWindowInDays": 7},
+                resources=[f"arn:aws:kms:{r.REGION}:{r.ACCOUNT}:key/{KEY}"],
+            ),
+            {"type": "kms-key", "id": KEY, "arn": f"arn:aws:kms:{r.REGION}:{r.ACCOUNT}:key/{KEY}", "region": r.REGION},
+        ),
+        (
+            r.service_call(
+                contract.IAM_SOURCE,
+                "AttachRolePolicy",
+                {"roleName": "AmiGuard-LaunchGuard-eu-central-2", "policyArn": "arn:aws:iam::aws:policy/AWSDenyAll"},
+                region="us-east-1",
+            ),
+            {
+                "type": "iam-role",
+                "id": "AmiGuard-LaunchGuard-eu-central-2",
+                "arn": f"arn:aws:iam::{r.ACCOUNT}:role/AmiGuard-LaunchGuard-eu-central-2",
+                "region": "us-east-1",
+            },
+        ),
+        (
+            r.service_call(contract.CLOUDTRAIL_SOURCE, "StopLogging", {"name": "management-events"}),
+            {
+                "type": "cloudtrail-trail",
+                "id": "management-events",
+                "arn": f"arn:aws:cloudtrail:{r.REGION}:{r.ACCOUNT}:trail/management-events",
+                "region": r.REGION,
+            },
+        ),
+    ],
+)
+def test_tamper_guard_publishes_changes_to_what_can_silence_the_guard(
+    deployed: Account, monkeypatch: pytest.MonkeyPatch, record: dict[str, Any], resource: dict[str, str]
+) -> None:
+    monkeypatch.setenv(contract.ENV_WATCHED_KEYS, f"arn:aws:kms:{r.REGION}:{r.ACCOUNT}:key/{KEY}")
+    monkeypatch.setenv(contract.ENV_WATCHED_ROLE_PREFIXES, "AmiGuard-PermissionGuard-,AmiGuard-LaunchGuard-")
+    monkeypatch.setenv(contract.ENV_WATCH_TRAILS, "true")
+
+    result = tamper_guard.lambda_handler(r.envelope_for_source(record), FakeContext())
+
+    assert result["published"] == ["guard-tampered"]
+    (notification,) = deployed.received()
+    body = json.loads(notification["Message"])
+    assert (body["rule_id"], body["severity"]) == ("guard-tampered", "CRITICAL")
+    # (console links are left to the alert's own tests)
+    assert [{key: found[key] for key in resource} for found in body["resources"]] == [resource]
+
+
+def test_a_malformed_watch_flag_is_refused_at_cold_start() -> None:
+    from ami_guard.config import ConfigError
+    from ami_guard.settings import load_settings
+
+    env = {contract.ENV_TOPIC_ARN: "arn:aws:sns:eu-west-1:1:t", contract.ENV_IDEMPOTENCY_TABLE: "t"}
+    with pytest.raises(ConfigError, match="AMI_GUARD_WATCH_TRAILS"):
+        load_settings({**env, contract.ENV_WATCH_TRAILS: "yes"})
+    assert load_settings({**env, contract.ENV_WATCH_TRAILS: "TRUE"}).watched.trails is True
+    assert load_settings(env).watched.trails is False

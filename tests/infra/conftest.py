@@ -45,6 +45,10 @@ REMEDIATE_BLOCK: Mapping[str, Any] = {
     "copyTags": False,
 }
 
+ALERT_TOPIC = "AMI Guard alerts"
+HEALTH_TOPIC = "AMI Guard health"
+"""Display names of the two topics: findings, and alarms plus changes to the alert path."""
+
 HANDLERS = (contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.IMAGE_HANDLER, contract.TAMPER_HANDLER)
 
 
@@ -61,6 +65,15 @@ class Synthesized:
         """The logical id of the one resource of this type."""
         (logical_id,) = self.resources(kind)
         return logical_id
+
+    def topic_id(self, display_name: str = ALERT_TOPIC) -> str:
+        (logical_id,) = self.template.find_resources("AWS::SNS::Topic", {"Properties": {"DisplayName": display_name}})
+        return str(logical_id)
+
+    def key_id(self, display_name: str = ALERT_TOPIC) -> str:
+        """The logical id of the KMS key that encrypts the topic with this display name."""
+        topic = self.resources("AWS::SNS::Topic")[self.topic_id(display_name)]
+        return str(topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0])
 
     def function_id(self, handler: str) -> str:
         (logical_id,) = self.template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}})

@@ -63,7 +63,8 @@ def test_good_configuration_synthesizes_and_the_summary_describes_it(tmp_path: P
     assert described.returncode == 0, described.stderr
     out = described.stdout
     assert f"Stack AmiGuard: {tmp_path / 'AmiGuard.template.json'}" in out
-    assert "      4  AWS::Lambda::Function" in out and "      1  AWS::SNS::Subscription" in out
+    # One subscription on the alert topic and one on the health topic
+    assert "      4  AWS::Lambda::Function" in out and "      2  AWS::SNS::Subscription" in out
     assert "UpdateFunctionConfiguration*" in out and "-> TamperGuardFunction" in out
     assert (
         "ModifyImageAttribute, ModifySnapshotAttribute, DisableImageBlockPublicAccess -> PermissionGuardFunction" in out

@@ -11,18 +11,55 @@ from ami_guard import contract
 from ami_guard.config import parse_policy, to_environment
 from stacks.components import guard_function
 from stacks.components.guard_rule import MAX_EVENT_AGE, RETRY_ATTEMPTS
-from tests.infra.conftest import DEFAULT_BLOCK, HANDLERS, Synthesized, render
+from tests.infra.conftest import ALERT_TOPIC, DEFAULT_BLOCK, HANDLERS, HEALTH_TOPIC, Synthesized, render
 
-# Which of the guard's own functions and rules each function watches for tampering (by physical name).
-WATCHED = {
-    contract.PERMISSION_HANDLER: ("AmiGuard-TamperGuard", "AmiGuard-TamperRule"),
-    contract.LAUNCH_HANDLER: ("", ""),
-    contract.IMAGE_HANDLER: ("", ""),
-    contract.TAMPER_HANDLER: (
-        "AmiGuard-PermissionGuard,AmiGuard-LaunchGuard,AmiGuard-ImageGuard",
-        "AmiGuard-PermissionRule,AmiGuard-LaunchRule,AmiGuard-ImageRule,AmiGuard-TamperWatchRule",
-    ),
-}
+
+def watched(stack: Synthesized, handler: str) -> dict[str, object]:
+    """What each function watches for tampering, written out: the launch and image guards watch nothing, the
+    permission guard watches the tamper guard's function, rule, roles and queue, the tamper guard everything else."""
+    queue = {h: {"Fn::GetAtt": [failed_events_id(stack, h), "QueueName"]} for h in HANDLERS}
+    alerts, health = stack.topic_id(ALERT_TOPIC), stack.topic_id(HEALTH_TOPIC)
+    if handler == contract.PERMISSION_HANDLER:
+        return {
+            contract.ENV_WATCHED_FUNCTIONS: "AmiGuard-TamperGuard",
+            contract.ENV_WATCHED_RULES: "AmiGuard-TamperRule",
+            contract.ENV_WATCHED_ROLE_PREFIXES: "AmiGuard-TamperGuard-",
+            contract.ENV_WATCHED_QUEUES: queue[contract.TAMPER_HANDLER],
+        }
+    if handler == contract.TAMPER_HANDLER:
+        return {
+            contract.ENV_WATCHED_FUNCTIONS: "AmiGuard-PermissionGuard,AmiGuard-LaunchGuard,AmiGuard-ImageGuard",
+            contract.ENV_WATCHED_RULES: "AmiGuard-PermissionRule,AmiGuard-LaunchRule,AmiGuard-ImageRule,"
+            "AmiGuard-TamperWatchRule,AmiGuard-AlertPathWatchRule",
+            contract.ENV_WATCHED_TOPICS: {"Fn::Join": ["", [{"Ref": alerts}, ",", {"Ref": health}]]},
+            contract.ENV_WATCHED_KEYS: {
+                "Fn::Join": [
+                    "",
+                    [
+                        {"Fn::GetAtt": [stack.key_id(ALERT_TOPIC), "Arn"]},
+                        ",",
+                        {"Fn::GetAtt": [stack.key_id(HEALTH_TOPIC), "Arn"]},
+                    ],
+                ]
+            },
+            contract.ENV_WATCHED_ROLE_PREFIXES: "AmiGuard-PermissionGuard-,AmiGuard-LaunchGuard-,AmiGuard-ImageGuard-",
+            contract.ENV_WATCHED_QUEUES: {
+                "Fn::Join": [
+                    "",
+                    [
+                        queue[contract.PERMISSION_HANDLER],
+                        ",",
+                        queue[contract.LAUNCH_HANDLER],
+                        ",",
+                        queue[contract.IMAGE_HANDLER],
+                    ],
+                ]
+            },
+            contract.ENV_WATCHED_TABLES: {"Ref": stack.only("AWS::DynamoDB::Table")},
+            contract.ENV_WATCH_TRAILS: "true",
+        }
+    return {}
+
 
 RULES = [
     (contract.PERMISSION_HANDLER, contract.PERMISSION_EVENTS),
@@ -76,8 +113,9 @@ def failed_events_id(stack: Synthesized, handler: str) -> str:
 
 
 def test_there_is_one_rule_and_one_invoke_permission_per_function(default_stack: Synthesized) -> None:
-    # Three guards on EC2 calls, the tamper guard, and the rule that lets the permission guard watch the tamper guard
-    default_stack.template.resource_count_is("AWS::Events::Rule", 5)
+    # Three guards on EC2 calls, the tamper guard, the rule that lets the permission guard watch the tamper guard, and
+    # the rule that tells the health topic of changes to the alert path (no function: it publishes directly)
+    default_stack.template.resource_count_is("AWS::Events::Rule", 6)
     default_stack.template.resource_count_is("AWS::Lambda::Function", 4)
     for handler in HANDLERS:
         default_stack.template.has_resource_properties(
@@ -122,10 +160,9 @@ def test_function_environment_carries_the_policy_and_the_topic(default_stack: Sy
 
     assert variables == {
         **to_environment(parse_policy(DEFAULT_BLOCK)),
-        contract.ENV_TOPIC_ARN: {"Ref": default_stack.only("AWS::SNS::Topic")},
+        contract.ENV_TOPIC_ARN: {"Ref": default_stack.topic_id()},
         contract.ENV_IDEMPOTENCY_TABLE: {"Ref": default_stack.only("AWS::DynamoDB::Table")},
-        contract.ENV_WATCHED_FUNCTIONS: WATCHED[handler][0],
-        contract.ENV_WATCHED_RULES: WATCHED[handler][1],
+        **watched(default_stack, handler),
         "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -176,7 +213,8 @@ def test_code_asset_is_the_functions_directory_without_build_debris(default_stac
 def test_outputs_name_the_topic_and_the_functions(default_stack: Synthesized) -> None:
     outputs = default_stack.template.to_json()["Outputs"]
 
-    assert outputs["AlertTopicArn"]["Value"] == {"Ref": default_stack.only("AWS::SNS::Topic")}
+    assert outputs["AlertTopicArn"]["Value"] == {"Ref": default_stack.topic_id()}
+    assert outputs["HealthTopicArn"]["Value"] == {"Ref": default_stack.topic_id(HEALTH_TOPIC)}
     for name, handler in [
         ("PermissionGuardFunctionName", contract.PERMISSION_HANDLER),
         ("LaunchGuardFunctionName", contract.LAUNCH_HANDLER),

@@ -79,10 +79,10 @@ def common(stack: Synthesized, handler: str) -> set[Grant]:
             "",
         ),
         (frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({f"${{{log_group}.Arn}}"}), ""),
-        (frozenset({"sns:Publish"}), frozenset({f"${{{stack.only('AWS::SNS::Topic')}}}"}), ""),
+        (frozenset({"sns:Publish"}), frozenset({f"${{{stack.topic_id()}}}"}), ""),
         (
             frozenset({"kms:GenerateDataKey", "kms:Decrypt"}),
-            frozenset({f"${{{stack.only('AWS::KMS::Key')}.Arn}}"}),
+            frozenset({f"${{{stack.key_id()}.Arn}}"}),
             "",
         ),
     }

@@ -13,7 +13,7 @@ from moto.events.models import EventPattern
 from ami_guard import contract
 from tests import records as r
 from tests.corpus import needs_corpus, sample_files
-from tests.infra.conftest import DEFAULT_BLOCK, HANDLERS, Synthesized, render, synthesize
+from tests.infra.conftest import DEFAULT_BLOCK, HANDLERS, HEALTH_TOPIC, Synthesized, render, synthesize
 
 OPS_TOPIC = "arn:aws:sns:eu-west-1:123456789012:platform-operations"
 
@@ -159,9 +159,18 @@ def test_every_function_has_error_throttle_and_failed_events_alarms(default_stac
         assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_alarms_go_to_the_alert_topic_by_default(default_stack: Synthesized) -> None:
-    topic = {"Ref": default_stack.only("AWS::SNS::Topic")}
-    assert all(alarm["AlarmActions"] == [topic] for alarm in alarms(default_stack))
+def test_alarms_go_to_the_health_topic_by_default_not_through_the_alert_topic(default_stack: Synthesized) -> None:
+    # The alert topic or its key may be what is broken: the alarms must not depend on them
+    topic = {"Ref": default_stack.topic_id(HEALTH_TOPIC)}
+    assert alarms(default_stack) and all(alarm["AlarmActions"] == [topic] for alarm in alarms(default_stack))
+
+
+def test_alarm_names_start_with_the_prefix_the_health_topic_admits(default_stack: Synthesized) -> None:
+    assert sorted(alarm["AlarmName"] for alarm in alarms(default_stack)) == sorted(
+        f"AmiGuard-{guard}-{kind}"
+        for guard in ("PermissionGuard", "LaunchGuard", "ImageGuard", "TamperGuard")
+        for kind in ("Errors", "Throttles", "FailedEvents")
+    )
 
 
 def test_alarms_go_to_the_operations_topic_when_configured(tmp_path: Path) -> None:

@@ -196,6 +196,35 @@ def test_no_arn_from_a_garbage_region_or_id(resource: Resource) -> None:
     assert resource.as_dict()["id"] == resource.id  # the value itself is still reported, as data
 
 
+@pytest.mark.parametrize(
+    ("resource", "arn"),
+    [
+        (
+            Resource("sns-topic", f"arn:aws:sns:eu-west-1:{r.ACCOUNT}:alerts", "eu-west-1"),
+            f"arn:aws:sns:eu-west-1:{r.ACCOUNT}:alerts",
+        ),
+        (Resource("sns-topic", f"arn:aws:sns:eu-west-1:{r.ACCOUNT}:alerts\nx", "eu-west-1"), None),
+        (Resource("sns-topic", "https://evil.example.com/", "eu-west-1"), None),
+        (
+            Resource("kms-key", "1234abcd-12ab-34cd-56ef-1234567890ab", "eu-west-1", r.ACCOUNT),
+            f"arn:aws:kms:eu-west-1:{r.ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ),
+        (Resource("kms-key", "alias/../x", "eu-west-1", r.ACCOUNT), None),
+        (Resource("iam-role", "AmiGuard-Role", "us-east-1", r.ACCOUNT), f"arn:aws:iam::{r.ACCOUNT}:role/AmiGuard-Role"),
+        (Resource("iam-role", "role/../../x", "us-east-1", r.ACCOUNT), None),
+        (
+            Resource("sqs-queue", "ami-guard-dlq", "eu-west-1", r.ACCOUNT),
+            f"arn:aws:sqs:eu-west-1:{r.ACCOUNT}:ami-guard-dlq",
+        ),
+        (Resource("dynamodb-table", "t", "eu-west-1", r.ACCOUNT), None),  # table names have 3 characters or more
+        (Resource("cloudtrail-trail", "-trail", "eu-west-1", r.ACCOUNT), None),  # must start with a letter or digit
+    ],
+)
+def test_the_guards_own_resources_have_arns_only_in_aws_formats(resource: Resource, arn: str | None) -> None:
+    assert resource.arn == arn
+    assert (resource.console_url is None) == (arn is None)
+
+
 def test_an_account_not_of_12_digits_is_left_out_of_the_arn() -> None:
     assert Resource("instance", INSTANCE, "eu-west-1", "1:instance/i-0ffffffff").arn == (
         f"arn:aws:ec2:eu-west-1::instance/{INSTANCE}"

@@ -1,12 +1,15 @@
 import json
+from typing import Any
 
 import pytest
 
 from ami_guard.events import (
     Envelope,
+    GuardChange,
     Principals,
     SkipEvent,
     create_volume_permission_change,
+    guard_change,
     iter_records,
     launch_permission_change,
     launches,
@@ -202,3 +205,130 @@ def test_wrapper_fields_of_the_wrong_type_are_ignored() -> None:
     del rec["awsRegion"]
     with pytest.raises(SkipEvent, match="no awsRegion"):
         _call(rec, region=True, account=12)  # type: ignore[arg-type]
+
+
+# --- what a tamper call names -------------------------------------------------------------------------
+
+_KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
+_KEY_ARN = f"arn:aws:kms:eu-west-1:111122223333:key/{_KEY}"
+_TOPIC = "arn:aws:sns:eu-west-1:111122223333:AmiGuard-AlertsTopic-X1"
+_INFRA_SOURCES = (
+    "sns.amazonaws.com",
+    "kms.amazonaws.com",
+    "iam.amazonaws.com",
+    "sqs.amazonaws.com",
+    "dynamodb.amazonaws.com",
+    "cloudtrail.amazonaws.com",
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "event_name", "request_parameters", "resources", "expected"),
+    [
+        ("sns.amazonaws.com", "DeleteTopic", {"topicArn": _TOPIC}, None, ("sns", _TOPIC, None)),
+        (
+            "sns.amazonaws.com",
+            "Unsubscribe",
+            {"subscriptionArn": f"{_TOPIC}:0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"},
+            None,
+            ("sns", _TOPIC, f"{_TOPIC}:0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"),
+        ),
+        (
+            "sns.amazonaws.com",
+            "Unsubscribe",
+            {"subscriptionArn": "PendingConfirmation"},
+            None,
+            ("sns", None, "PendingConfirmation"),
+        ),
+        ("sns.amazonaws.com", "PutDataProtectionPolicy", {"resourceArn": _TOPIC}, None, ("sns", _TOPIC, None)),
+        ("kms.amazonaws.com", "DisableKey", {"keyId": _KEY}, [_KEY_ARN], ("kms", _KEY, _KEY)),
+        (
+            "kms.amazonaws.com",
+            "ScheduleKeyDeletion",
+            {"keyId": _KEY_ARN, "pendingWindowInDays": 7},
+            None,
+            ("kms", _KEY, _KEY_ARN),
+        ),
+        ("kms.amazonaws.com", "RetireGrant", None, [_KEY_ARN], ("kms", _KEY, _KEY_ARN)),
+        (
+            "iam.amazonaws.com",
+            "DeleteRole",
+            {"roleName": "AmiGuard-ImageGuard-eu-west-1"},
+            None,
+            ("iam", "AmiGuard-ImageGuard-eu-west-1", None),
+        ),
+        (
+            "sqs.amazonaws.com",
+            "PurgeQueue",
+            {"queueUrl": "https://sqs.eu-west-1.amazonaws.com/111122223333/AmiGuard-Q1"},
+            None,
+            ("sqs", "AmiGuard-Q1", "https://sqs.eu-west-1.amazonaws.com/111122223333/AmiGuard-Q1"),
+        ),
+        (
+            "dynamodb.amazonaws.com",
+            "UpdateTable",
+            {"tableName": "AmiGuard-T1"},
+            None,
+            ("dynamodb", "AmiGuard-T1", None),
+        ),
+        (
+            "dynamodb.amazonaws.com",
+            "PutResourcePolicy",
+            {"resourceArn": "arn:aws:dynamodb:eu-west-1:111122223333:table/AmiGuard-T1", "policy": "{}"},
+            None,
+            ("dynamodb", "AmiGuard-T1", None),
+        ),
+        (
+            "cloudtrail.amazonaws.com",
+            "StopLogging",
+            {"name": "arn:aws:cloudtrail:eu-west-1:111122223333:trail/management"},
+            None,
+            ("cloudtrail", "management", "arn:aws:cloudtrail:eu-west-1:111122223333:trail/management"),
+        ),
+        (
+            "cloudtrail.amazonaws.com",
+            "PutEventSelectors",
+            {"trailName": "management"},
+            None,
+            ("cloudtrail", "management", "management"),
+        ),
+    ],
+)
+def test_a_tamper_call_names_the_resource_as_the_guard_names_it(
+    source: str, event_name: str, request_parameters: Any, resources: list[str] | None, expected: tuple[Any, ...]
+) -> None:
+    rec = r.service_call(source, event_name, request_parameters, resources=resources)
+
+    change = guard_change(parse_call(Envelope(rec), _INFRA_SOURCES))
+
+    assert change is not None
+    assert (change.service, change.target, change.named) == expected
+    assert change.action == event_name
+
+
+@pytest.mark.parametrize(
+    ("source", "event_name"),
+    [
+        ("sns.amazonaws.com", "Subscribe"),
+        ("kms.amazonaws.com", "EnableKey"),
+        ("kms.amazonaws.com", "DisableKeyRotation"),
+        ("iam.amazonaws.com", "CreateRole"),
+        ("sqs.amazonaws.com", "SendMessage"),
+        ("dynamodb.amazonaws.com", "UpdateTimeToLive"),
+        ("cloudtrail.amazonaws.com", "StartLogging"),
+    ],
+)
+def test_calls_that_cannot_silence_the_guard_are_not_tamper_changes(source: str, event_name: str) -> None:
+    rec = r.service_call(source, event_name, {"name": "x", "keyId": _KEY, "roleName": "AmiGuard-ImageGuard-eu-west-1"})
+
+    assert guard_change(parse_call(Envelope(rec), _INFRA_SOURCES)) is None
+
+
+def test_malformed_resources_are_read_as_absent() -> None:
+    rec = r.service_call("kms.amazonaws.com", "RetireGrant", None)
+    rec["resources"] = [None, "arn", {"ARN": 7}, {"arn": _KEY_ARN}]
+
+    call = parse_call(Envelope(rec), _INFRA_SOURCES)
+
+    assert call.resources == (_KEY_ARN,)
+    assert guard_change(call) == GuardChange("kms", "RetireGrant", _KEY, _KEY_ARN)

@@ -8,8 +8,9 @@ import pytest
 
 from ami_guard.config import Policy, parse_policy
 from ami_guard.engine import Evaluation, ImageFacts, SnapshotFacts, evaluate
-from ami_guard.events import Envelope, Principals, parse_call
+from ami_guard.events import Envelope, Principals, guard_change, parse_call
 from ami_guard.offline import OfflineLookups
+from ami_guard.rules import Watched, guard_tampered
 from tests import records as r
 from tests.fakes import FakeAccount
 
@@ -597,3 +598,135 @@ def test_a_known_share_is_still_judged_beside_an_unreadable_item() -> None:
     evaluation = evaluate(parse_call(Envelope(rec)), POLICY, FakeAccount())
     assert [f.rule_id for f in evaluation.findings] == ["ami-public"]
     assert [n["rules"] for n in evaluation.undetermined] == ["ami-public", "ami-shared-untrusted"]
+
+
+# --- guard-tampered on what silences the guard -----------------------------------------------------------
+
+_TOPIC = "arn:aws:sns:eu-west-1:111122223333:AmiGuard-AlertsTopic-X1"
+_KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
+_WATCHED = Watched(
+    topics=frozenset({_TOPIC}),
+    keys=frozenset({f"arn:aws:kms:eu-west-1:111122223333:key/{_KEY}"}),
+    role_prefixes=frozenset({"AmiGuard-ImageGuard-"}),
+    queues=frozenset({"AmiGuard-Q1"}),
+    tables=frozenset({"AmiGuard-T1"}),
+    trails=True,
+)
+_SOURCES = (
+    "sns.amazonaws.com",
+    "kms.amazonaws.com",
+    "iam.amazonaws.com",
+    "sqs.amazonaws.com",
+    "dynamodb.amazonaws.com",
+    "cloudtrail.amazonaws.com",
+)
+
+
+def tampered(rec: dict[str, Any], watched: Watched = _WATCHED) -> Any:
+    call = parse_call(Envelope(rec), _SOURCES)
+    change = guard_change(call)
+    assert change is not None
+    return guard_tampered(call, change, watched)
+
+
+@pytest.mark.parametrize(
+    ("rec", "title", "resource"),
+    [
+        (
+            r.service_call("sns.amazonaws.com", "Unsubscribe", {"subscriptionArn": f"{_TOPIC}:abc-123"}),
+            f"AMI Guard alert topic {_TOPIC} changed: Unsubscribe in eu-west-1",
+            ("sns-topic", _TOPIC, _TOPIC),
+        ),
+        (
+            r.service_call("kms.amazonaws.com", "DisableKey", {"keyId": _KEY}),
+            f"AMI Guard alert topic key {_KEY} changed: DisableKey in eu-west-1",
+            ("kms-key", _KEY, f"arn:aws:kms:eu-west-1:111122223333:key/{_KEY}"),
+        ),
+        (
+            r.service_call(
+                "iam.amazonaws.com",
+                "PutRolePolicy",
+                {"roleName": "AmiGuard-ImageGuard-us-gov-west-1"},
+                region="us-east-1",
+            ),
+            "AMI Guard IAM role AmiGuard-ImageGuard-us-gov-west-1 changed: PutRolePolicy in us-east-1",
+            (
+                "iam-role",
+                "AmiGuard-ImageGuard-us-gov-west-1",
+                "arn:aws:iam::111122223333:role/AmiGuard-ImageGuard-us-gov-west-1",
+            ),
+        ),
+        (
+            r.service_call(
+                "sqs.amazonaws.com",
+                "PurgeQueue",
+                {"queueUrl": "https://eu-west-1.queue.amazonaws.com/111122223333/AmiGuard-Q1"},
+            ),
+            "AMI Guard failed-events queue AmiGuard-Q1 changed: PurgeQueue in eu-west-1",
+            ("sqs-queue", "AmiGuard-Q1", "arn:aws:sqs:eu-west-1:111122223333:AmiGuard-Q1"),
+        ),
+        (
+            r.service_call("dynamodb.amazonaws.com", "DeleteTable", {"tableName": "AmiGuard-T1"}),
+            "AMI Guard idempotency table AmiGuard-T1 changed: DeleteTable in eu-west-1",
+            ("dynamodb-table", "AmiGuard-T1", "arn:aws:dynamodb:eu-west-1:111122223333:table/AmiGuard-T1"),
+        ),
+        (
+            r.service_call("cloudtrail.amazonaws.com", "StopLogging", {"name": "someone-elses-trail"}),
+            "AMI Guard CloudTrail trail someone-elses-trail changed: StopLogging in eu-west-1",
+            (
+                "cloudtrail-trail",
+                "someone-elses-trail",
+                "arn:aws:cloudtrail:eu-west-1:111122223333:trail/someone-elses-trail",
+            ),
+        ),
+    ],
+)
+def test_guard_tampered_names_the_silenced_resource(
+    rec: dict[str, Any], title: str, resource: tuple[str, str, str]
+) -> None:
+    finding = tampered(rec)
+
+    assert finding is not None
+    assert (finding.rule_id, finding.severity.name, finding.title) == ("guard-tampered", "CRITICAL", title)
+    assert [(res.kind, res.id, res.arn) for res in finding.resources] == [resource]
+    assert finding.evidence["eventName"] == rec["eventName"]
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        r.service_call("sns.amazonaws.com", "DeleteTopic", {"topicArn": _TOPIC + "-copy"}),
+        r.service_call("sns.amazonaws.com", "Unsubscribe", {"subscriptionArn": f"{_TOPIC}-copy:abc-123"}),
+        r.service_call("kms.amazonaws.com", "DisableKey", {"keyId": "aaaabbbb-cccc-dddd-eeee-ffff00001111"}),
+        r.service_call("iam.amazonaws.com", "DeleteRole", {"roleName": "AmiGuard-ImageGuard-"}, region="us-east-1"),
+        r.service_call(
+            "iam.amazonaws.com", "DeleteRole", {"roleName": "AmiGuard-ImageGuard-eu-west-1x"}, region="us-east-1"
+        ),
+        r.service_call(
+            "iam.amazonaws.com", "DeleteRole", {"roleName": "AmiGuard-LaunchGuard-eu-west-1"}, region="us-east-1"
+        ),
+        r.service_call(
+            "sqs.amazonaws.com", "DeleteQueue", {"queueUrl": "https://sqs.eu-west-1.amazonaws.com/1/AmiGuard-Q2"}
+        ),
+        r.service_call("dynamodb.amazonaws.com", "DeleteTable", {"tableName": "AmiGuard-T2"}),
+        r.service_call("cloudtrail.amazonaws.com", "StopLogging", {"name": "t"}, error_code="AccessDenied"),
+    ],
+)
+def test_guard_tampered_is_silent_for_what_is_not_the_guards_or_did_not_happen(rec: dict[str, Any]) -> None:
+    assert tampered(rec) is None
+
+
+def test_trails_count_only_when_the_function_watches_them() -> None:
+    rec = r.service_call("cloudtrail.amazonaws.com", "DeleteTrail", {"name": "management"})
+
+    assert tampered(rec, Watched(trails=False)) is None
+    assert tampered(rec, Watched(trails=True)) is not None
+
+
+def test_a_function_accepts_the_sources_of_what_it_watches_only() -> None:
+    assert Watched(functions=frozenset({"f"}), queues=frozenset({"q"}), trails=True).sources == (
+        "lambda.amazonaws.com",
+        "sqs.amazonaws.com",
+        "cloudtrail.amazonaws.com",
+    )
+    assert Watched().sources == ()
