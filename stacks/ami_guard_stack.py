@@ -177,11 +177,9 @@ class AmiGuardStack(Stack):
         images_anywhere = f"arn:{self.partition}:ec2:*::image/*"
         own = {"StringEquals": {"ec2:Owner": self.account}}
 
-        permission.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadImageAttributes", actions=["ec2:DescribeImageAttribute"], resources=[images_here]
-            )
-        )
+        # Each EC2 grant exists only when a configured feature makes the call (tests/functions/
+        # test_calls_against_grants.py records the calls per configuration and compares them with these statements).
+        # The permission guard only reads or changes images to remediate: with remediate off it calls no EC2 API.
         if policy.remediate:
             permission.role.add_to_policy(
                 iam.PolicyStatement(
@@ -191,9 +189,14 @@ class AmiGuardStack(Stack):
                     conditions=own,
                 )
             )
-        _acknowledge_wildcards(
-            permission.role, {"Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": IMAGES_IN_REGION}
-        )
+            permission.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ReadBackImageAttributes", actions=["ec2:DescribeImageAttribute"], resources=[images_here]
+                )
+            )
+            _acknowledge_wildcards(
+                permission.role, {"Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": IMAGES_IN_REGION}
+            )
 
         launch_describes = ["ec2:DescribeImages", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplateVersions"]
         launch.role.add_to_policy(
@@ -203,9 +206,10 @@ class AmiGuardStack(Stack):
             launch.role, {"Resource::*": NO_RESOURCE_LEVEL_PERMISSIONS.format(actions=", ".join(launch_describes))}
         )
 
-        image.role.add_to_policy(
-            iam.PolicyStatement(sid="DescribeImages", actions=["ec2:DescribeImages"], resources=["*"])
-        )
+        # The image guard reads images whatever the configuration (a copy's source tags, the copy's launch
+        # permissions, required tags); it tags, and reads the snapshots it would tag, only with copyTags on.
+        image_describes = ["ec2:DescribeImages", *(["ec2:DescribeSnapshots"] if policy.copy_tags else [])]
+        image.role.add_to_policy(iam.PolicyStatement(sid="DescribeImages", actions=image_describes, resources=["*"]))
         image.role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadImageAttributesInAnyRegion",
@@ -213,23 +217,26 @@ class AmiGuardStack(Stack):
                 resources=[images_anywhere],
             )
         )
-        image.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="TagOwnNewImages",
-                actions=["ec2:CreateTags"],
-                resources=[images_here, snapshots_here],
-                conditions=own,
+        image_wildcards = {
+            "Resource::*": NO_RESOURCE_LEVEL_PERMISSIONS.format(actions=", ".join(image_describes)),
+            "Resource::arn:<AWS::Partition>:ec2:*::image/*": IMAGES_IN_ANY_REGION,
+        }
+        if policy.copy_tags:
+            image.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="TagOwnNewImages",
+                    actions=["ec2:CreateTags"],
+                    resources=[images_here, snapshots_here],
+                    conditions=own,
+                )
             )
-        )
-        _acknowledge_wildcards(
-            image.role,
-            {
-                "Resource::*": NO_RESOURCE_LEVEL_PERMISSIONS.format(actions="ec2:DescribeImages"),
-                "Resource::arn:<AWS::Partition>:ec2:*::image/*": IMAGES_IN_ANY_REGION,
-                "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": IMAGES_IN_REGION,
-                "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": SNAPSHOTS_IN_REGION,
-            },
-        )
+            image_wildcards.update(
+                {
+                    "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": IMAGES_IN_REGION,
+                    "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": SNAPSHOTS_IN_REGION,
+                }
+            )
+        _acknowledge_wildcards(image.role, image_wildcards)
 
         AlertPathWatch(
             self,

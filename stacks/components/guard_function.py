@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import jsii
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -62,6 +62,25 @@ def powertools_layer_arn(stack: Stack) -> str:
 
 ASYNC_RETRY_ATTEMPTS = 2
 FAILED_EVENT_RETENTION = Duration.days(14)
+
+
+@jsii.implements(lambda_.IDestination)
+class SendOnlyQueueDestination:
+    """An on-failure SQS destination that grants the function's role what Lambda uses to deliver to it, and no more.
+
+    Lambda sends the failed event with sqs:SendMessage under the execution role (Lambda developer guide, "Configuring
+    destinations for asynchronous invocation"). The CDK's SqsDestination grants Queue.grant_send_messages, which
+    adds sqs:GetQueueAttributes and sqs:GetQueueUrl that nothing calls. The queue is SQS-encrypted: no KMS grant.
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(
+        self, scope: Construct, fn: lambda_.IFunction, *, type: lambda_.DestinationType | None = None
+    ) -> lambda_.DestinationConfig:
+        iam.Grant.add_to_principal(grantee=fn, actions=["sqs:SendMessage"], resource_arns=[self._queue.queue_arn])
+        return lambda_.DestinationConfig(destination=self._queue.queue_arn)
 
 
 class GuardFunction(Construct):
@@ -137,7 +156,7 @@ class GuardFunction(Construct):
             log_group=self.log_group,
             retry_attempts=ASYNC_RETRY_ATTEMPTS,
             max_event_age=Duration.hours(contract.ASYNC_MAX_EVENT_AGE_HOURS),
-            on_failure=destinations.SqsDestination(self.failed_events),
+            on_failure=SendOnlyQueueDestination(self.failed_events),
             environment={
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,

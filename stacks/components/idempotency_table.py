@@ -7,8 +7,11 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-# What Powertools' DynamoDBPersistenceLayer calls, and nothing else.
-IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+# What Powertools' DynamoDBPersistenceLayer calls, and nothing else: PutItem (the in-progress record, conditional),
+# UpdateItem (the result), DeleteItem (a failed run). No GetItem: the conditional put asks for the existing record
+# back (ReturnValuesOnConditionCheckFailure=ALL_OLD, with any boto3 from 1.26.164; Lambda's python3.13 runtime ships
+# a later one), and Powertools reads the record with GetItem only when that answer carries no item.
+IDEMPOTENCY_ACTIONS = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 
 
 class IdempotencyTable(Construct):

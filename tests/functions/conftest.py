@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2 import ec2_backends
 
@@ -25,9 +27,13 @@ TABLE = "ami-guard-idempotency"
 class Account:
     topic_arn: str
     queue_url: str
+    _ec2: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def ec2(self, region: str = r.REGION) -> Any:
-        return boto3.client("ec2", region_name=region)
+        """The test's own EC2 client in `region` (made once: making a client costs a tenth of a second)."""
+        if region not in self._ec2:
+            self._ec2[region] = boto3.client("ec2", region_name=region)
+        return self._ec2[region]
 
     def deps(self, policy: Policy, accepted: tuple[str, ...]) -> Dependencies:
         settings = Settings(topic_arn=self.topic_arn, region=r.REGION, policy=policy, idempotency_table=TABLE)
@@ -43,7 +49,9 @@ class Account:
         """An EBS-backed AMI with a snapshot. moto's RegisterImage keeps only name and description, so
         images are made from an instance and their virtualization type is set on moto's backend."""
         ec2 = self.ec2(region)
-        base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        # One of moto's default (Amazon-owned) AMIs, read from its backend: DescribeImages(Owners=["amazon"]) would
+        # parse about 1,300 images, some 3.5 s per image made.
+        base = next(iter(ec2_backends[r.ACCOUNT][region].amis))
         instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1, InstanceType="t3.micro")
         spec = [{"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
         image_id: str = ec2.create_image(
@@ -81,6 +89,63 @@ class Account:
             TopicArn=self.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes
         )
         return url
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS API call a guard function made, as botocore was asked to send it."""
+
+    function: str
+    path: str
+    service: str
+    operation: str
+
+
+class CallRecorder:
+    """Records every API call made through the default boto3 session while `recording`, whoever made the client.
+
+    Registered on botocore's `before-call` event of the session the functions' client factory uses, so that a
+    call added anywhere (an adapter, Powertools, a client made outside the factory) is seen; calls the test makes
+    to set up the emulated account, outside `recording`, are not.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._current: tuple[str, str] | None = None
+        self._refuse: set[tuple[str, str]] = set()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        if self._current is None:
+            return
+        function, path = self._current
+        service, operation = model.service_model.service_name, model.name
+        self.calls.append(Call(function=function, path=path, service=service, operation=operation))
+        if (service, operation) in self._refuse:
+            self._refuse.discard((service, operation))
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, operation)
+
+    @contextmanager
+    def recording(self, function: str, path: str) -> Iterator[None]:
+        self._current = (function, path)
+        try:
+            yield
+        finally:
+            self._current = None
+
+    def refuse_next(self, service: str, operation: str) -> None:
+        """The next such call is recorded, then fails as a throttled call does once botocore's retries gave up."""
+        self._refuse.add((service, operation))
+
+
+@pytest.fixture
+def recorder(account: Account) -> CallRecorder:
+    """A CallRecorder on a fresh default session: every client made from now on reports to it."""
+    boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    calls = CallRecorder()
+    session.events.register("before-call", calls)
+    return calls
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 import app as cdk_app
-from ami_guard import contract
 from stacks.ami_guard_stack import AmiGuardStack
 from stacks.components.guard_function import FUNCTIONS_DIR
 
@@ -49,7 +48,12 @@ ALERT_TOPIC = "AMI Guard alerts"
 HEALTH_TOPIC = "AMI Guard health"
 """Display names of the two topics: findings, and alarms plus changes to the alert path."""
 
-HANDLERS = (contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.IMAGE_HANDLER, contract.TAMPER_HANDLER)
+# The handler strings the template must carry, written out: they are how Lambda finds each guard's entry point.
+PERMISSION_HANDLER = "ami_guard.handlers.permission_guard.lambda_handler"
+LAUNCH_HANDLER = "ami_guard.handlers.launch_guard.lambda_handler"
+IMAGE_HANDLER = "ami_guard.handlers.image_guard.lambda_handler"
+TAMPER_HANDLER = "ami_guard.handlers.tamper_guard.lambda_handler"
+HANDLERS = (PERMISSION_HANDLER, LAUNCH_HANDLER, IMAGE_HANDLER, TAMPER_HANDLER)
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def synthesize(block: Mapping[str, Any], outdir: Path) -> Synthesized:
     # Python writes bytecode next to the sources on import; make sure some is there so that the asset tests are
     # meaningful whatever PYTHONDONTWRITEBYTECODE says.
     py_compile.compile(str(FUNCTIONS_DIR / "ami_guard" / "contract.py"), doraise=True)
-    app = App(context={contract.CONTEXT_KEY: dict(block)}, outdir=str(outdir))
+    app = App(context={"amiGuard": dict(block)}, outdir=str(outdir))
     stack = cdk_app.build(app)
     return Synthesized(app=app, stack=stack, template=Template.from_stack(stack))
 

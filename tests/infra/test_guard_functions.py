@@ -7,11 +7,18 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Match
 
-from ami_guard import contract
-from ami_guard.config import parse_policy, to_environment
 from stacks.components import guard_function
-from stacks.components.guard_rule import MAX_EVENT_AGE, RETRY_ATTEMPTS
-from tests.infra.conftest import ALERT_TOPIC, DEFAULT_BLOCK, HANDLERS, HEALTH_TOPIC, Synthesized, render
+from tests.infra.conftest import (
+    ALERT_TOPIC,
+    HANDLERS,
+    HEALTH_TOPIC,
+    IMAGE_HANDLER,
+    LAUNCH_HANDLER,
+    PERMISSION_HANDLER,
+    TAMPER_HANDLER,
+    Synthesized,
+    render,
+)
 
 
 def watched(stack: Synthesized, handler: str) -> dict[str, object]:
@@ -19,20 +26,20 @@ def watched(stack: Synthesized, handler: str) -> dict[str, object]:
     permission guard watches the tamper guard's function, rule, roles and queue, the tamper guard everything else."""
     queue = {h: {"Fn::GetAtt": [failed_events_id(stack, h), "QueueName"]} for h in HANDLERS}
     alerts, health = stack.topic_id(ALERT_TOPIC), stack.topic_id(HEALTH_TOPIC)
-    if handler == contract.PERMISSION_HANDLER:
+    if handler == PERMISSION_HANDLER:
         return {
-            contract.ENV_WATCHED_FUNCTIONS: "AmiGuard-TamperGuard",
-            contract.ENV_WATCHED_RULES: "AmiGuard-TamperRule",
-            contract.ENV_WATCHED_ROLE_PREFIXES: "AmiGuard-TamperGuard-",
-            contract.ENV_WATCHED_QUEUES: queue[contract.TAMPER_HANDLER],
+            "AMI_GUARD_WATCHED_FUNCTIONS": "AmiGuard-TamperGuard",
+            "AMI_GUARD_WATCHED_RULES": "AmiGuard-TamperRule",
+            "AMI_GUARD_WATCHED_ROLE_PREFIXES": "AmiGuard-TamperGuard-",
+            "AMI_GUARD_WATCHED_QUEUES": queue[TAMPER_HANDLER],
         }
-    if handler == contract.TAMPER_HANDLER:
+    if handler == TAMPER_HANDLER:
         return {
-            contract.ENV_WATCHED_FUNCTIONS: "AmiGuard-PermissionGuard,AmiGuard-LaunchGuard,AmiGuard-ImageGuard",
-            contract.ENV_WATCHED_RULES: "AmiGuard-PermissionRule,AmiGuard-LaunchRule,AmiGuard-ImageRule,"
+            "AMI_GUARD_WATCHED_FUNCTIONS": "AmiGuard-PermissionGuard,AmiGuard-LaunchGuard,AmiGuard-ImageGuard",
+            "AMI_GUARD_WATCHED_RULES": "AmiGuard-PermissionRule,AmiGuard-LaunchRule,AmiGuard-ImageRule,"
             "AmiGuard-TamperWatchRule,AmiGuard-AlertPathWatchRule",
-            contract.ENV_WATCHED_TOPICS: {"Fn::Join": ["", [{"Ref": alerts}, ",", {"Ref": health}]]},
-            contract.ENV_WATCHED_KEYS: {
+            "AMI_GUARD_WATCHED_TOPICS": {"Fn::Join": ["", [{"Ref": alerts}, ",", {"Ref": health}]]},
+            "AMI_GUARD_WATCHED_KEYS": {
                 "Fn::Join": [
                     "",
                     [
@@ -42,29 +49,23 @@ def watched(stack: Synthesized, handler: str) -> dict[str, object]:
                     ],
                 ]
             },
-            contract.ENV_WATCHED_ROLE_PREFIXES: "AmiGuard-PermissionGuard-,AmiGuard-LaunchGuard-,AmiGuard-ImageGuard-",
-            contract.ENV_WATCHED_QUEUES: {
+            "AMI_GUARD_WATCHED_ROLE_PREFIXES": "AmiGuard-PermissionGuard-,AmiGuard-LaunchGuard-,AmiGuard-ImageGuard-",
+            "AMI_GUARD_WATCHED_QUEUES": {
                 "Fn::Join": [
                     "",
-                    [
-                        queue[contract.PERMISSION_HANDLER],
-                        ",",
-                        queue[contract.LAUNCH_HANDLER],
-                        ",",
-                        queue[contract.IMAGE_HANDLER],
-                    ],
+                    [queue[PERMISSION_HANDLER], ",", queue[LAUNCH_HANDLER], ",", queue[IMAGE_HANDLER]],
                 ]
             },
-            contract.ENV_WATCHED_TABLES: {"Ref": stack.only("AWS::DynamoDB::Table")},
-            contract.ENV_WATCH_TRAILS: "true",
+            "AMI_GUARD_WATCHED_TABLES": {"Ref": stack.only("AWS::DynamoDB::Table")},
+            "AMI_GUARD_WATCH_TRAILS": "true",
         }
     return {}
 
 
 RULES = [
-    (contract.PERMISSION_HANDLER, contract.PERMISSION_EVENTS),
-    (contract.LAUNCH_HANDLER, contract.LAUNCH_EVENTS),
-    (contract.IMAGE_HANDLER, contract.IMAGE_EVENTS),
+    (PERMISSION_HANDLER, ("ModifyImageAttribute", "ModifySnapshotAttribute", "DisableImageBlockPublicAccess")),
+    (LAUNCH_HANDLER, ("RunInstances",)),
+    (IMAGE_HANDLER, ("RegisterImage", "CopyImage", "CreateImage")),
 ]
 
 
@@ -79,8 +80,8 @@ def test_each_rule_forwards_exactly_its_cloudtrail_events_to_its_function(
             "EventPattern": Match.object_equals(
                 {
                     "source": ["aws.ec2"],
-                    "detail-type": [contract.DETAIL_TYPE],
-                    "detail": {"eventSource": [contract.EVENT_SOURCE], "eventName": list(event_names)},
+                    "detail-type": ["AWS API Call via CloudTrail"],
+                    "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": list(event_names)},
                 }
             ),
             "EventBusName": Match.absent(),
@@ -89,10 +90,7 @@ def test_each_rule_forwards_exactly_its_cloudtrail_events_to_its_function(
                 {
                     "Arn": {"Fn::GetAtt": [default_stack.function_id(handler), "Arn"]},
                     "Id": Match.any_value(),
-                    "RetryPolicy": {
-                        "MaximumRetryAttempts": RETRY_ATTEMPTS,
-                        "MaximumEventAgeInSeconds": MAX_EVENT_AGE.to_seconds(),
-                    },
+                    "RetryPolicy": {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 2 * 3600},
                     "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [failed_events_id(default_stack, handler), "Arn"]}},
                 }
             ],
@@ -140,8 +138,7 @@ def test_function_runs_python313_on_arm64_with_the_pinned_powertools_layer(
     assert function["Timeout"] == 60
     assert "ReservedConcurrentExecutions" not in function
     assert [render(layer) for layer in function["Layers"]] == [
-        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python313-arm64:{guard_function.POWERTOOLS_LAYER_VERSION}"
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
     ]
 
 
@@ -158,26 +155,29 @@ def test_layer_number_belongs_to_the_installed_powertools_version() -> None:
 def test_function_environment_carries_the_policy_and_the_topic(default_stack: Synthesized, handler: str) -> None:
     variables = default_stack.function(handler)["Environment"]["Variables"]
 
+    # The default block: trusted account and organization, minSeverity LOW, remediate off, copyTags on, two tags
     assert variables == {
-        **to_environment(parse_policy(DEFAULT_BLOCK)),
-        contract.ENV_TOPIC_ARN: {"Ref": default_stack.topic_id()},
-        contract.ENV_IDEMPOTENCY_TABLE: {"Ref": default_stack.only("AWS::DynamoDB::Table")},
+        "AMI_GUARD_TRUSTED_ACCOUNTS": "111122223333",
+        "AMI_GUARD_TRUSTED_ORGANIZATIONS": "arn:aws:organizations::111122223333:organization/o-abcdefghij",
+        "AMI_GUARD_MIN_SEVERITY": "LOW",
+        "AMI_GUARD_REMEDIATE": "false",
+        "AMI_GUARD_COPY_TAGS": "true",
+        "AMI_GUARD_REQUIRED_TAGS": '["Owner", "CostCenter"]',
+        "AMI_GUARD_TOPIC_ARN": {"Ref": default_stack.topic_id()},
+        "AMI_GUARD_IDEMPOTENCY_TABLE": {"Ref": default_stack.only("AWS::DynamoDB::Table")},
         **watched(default_stack, handler),
-        "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
-        "POWERTOOLS_METRICS_NAMESPACE": contract.METRICS_NAMESPACE,
+        "POWERTOOLS_SERVICE_NAME": "ami-guard",
+        "POWERTOOLS_METRICS_NAMESPACE": "AmiGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
-    assert variables[contract.ENV_TRUSTED_ACCOUNTS] == "111122223333"
-    assert variables[contract.ENV_MIN_SEVERITY] == "LOW"
-    assert variables[contract.ENV_REQUIRED_TAGS] == '["Owner", "CostCenter"]'
 
 
 def test_remediate_policy_reaches_the_functions(remediate_stack: Synthesized) -> None:
     for handler in HANDLERS:
         variables = remediate_stack.function(handler)["Environment"]["Variables"]
-        assert variables[contract.ENV_REMEDIATE] == "true"
-        assert variables[contract.ENV_COPY_TAGS] == "false"
-        assert variables[contract.ENV_MIN_SEVERITY] == "HIGH"
+        assert variables["AMI_GUARD_REMEDIATE"] == "true"
+        assert variables["AMI_GUARD_COPY_TAGS"] == "false"
+        assert variables["AMI_GUARD_MIN_SEVERITY"] == "HIGH"
 
 
 def test_each_function_logs_to_its_own_retained_log_group_kept_one_year(default_stack: Synthesized) -> None:
@@ -216,8 +216,8 @@ def test_outputs_name_the_topic_and_the_functions(default_stack: Synthesized) ->
     assert outputs["AlertTopicArn"]["Value"] == {"Ref": default_stack.topic_id()}
     assert outputs["HealthTopicArn"]["Value"] == {"Ref": default_stack.topic_id(HEALTH_TOPIC)}
     for name, handler in [
-        ("PermissionGuardFunctionName", contract.PERMISSION_HANDLER),
-        ("LaunchGuardFunctionName", contract.LAUNCH_HANDLER),
-        ("ImageGuardFunctionName", contract.IMAGE_HANDLER),
+        ("PermissionGuardFunctionName", PERMISSION_HANDLER),
+        ("LaunchGuardFunctionName", LAUNCH_HANDLER),
+        ("ImageGuardFunctionName", IMAGE_HANDLER),
     ]:
         assert outputs[name]["Value"] == {"Ref": default_stack.function_id(handler)}

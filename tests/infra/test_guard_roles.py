@@ -1,4 +1,8 @@
-"""Each guard function's role holds exactly the statements its work needs, and no wildcard action anywhere."""
+"""Each guard function's role holds exactly the statements its configured work needs, and no wildcard action anywhere.
+
+The default stack has remediate off, copyTags on and requiredTags set; the remediate stack has remediate on and
+copyTags off. Which of these grants are actually called is checked by tests/functions/test_calls_against_grants.py.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,28 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Capture
 
-from ami_guard import contract
-from tests.infra.conftest import HANDLERS, Synthesized, action_values, render
+from tests.infra.conftest import (
+    HANDLERS,
+    IMAGE_HANDLER,
+    LAUNCH_HANDLER,
+    PERMISSION_HANDLER,
+    TAMPER_HANDLER,
+    Synthesized,
+    action_values,
+    render,
+)
 
 IMAGES_HERE = "arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"
 SNAPSHOTS_HERE = "arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*"
 IMAGES_ANYWHERE = "arn:${AWS::Partition}:ec2:*::image/*"
+# Service Authorization Reference, "Actions, resources, and condition keys for Amazon EC2": no resource type.
 DESCRIBES_WITHOUT_RESOURCE_LEVEL_PERMISSIONS = {
     "ec2:DescribeImages",
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeSnapshots",
 }
+OWN = "StringEquals:ec2:Owner=${AWS::AccountId}"
 
 Grant = tuple[frozenset[str], frozenset[str], str]
 """(actions, resources, conditions) of one Allow statement, with intrinsics rendered as text."""
@@ -69,15 +84,11 @@ def common(stack: Synthesized, handler: str) -> set[Grant]:
     log_group = stack.function(handler)["LoggingConfig"]["LogGroup"]["Ref"]
     return {
         (
-            frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}),
+            frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}),
             frozenset({f"${{{stack.only('AWS::DynamoDB::Table')}.Arn}}"}),
             "",
         ),
-        (
-            frozenset({"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}),
-            frozenset({failed_events_queue(stack, handler)}),
-            "",
-        ),
+        (frozenset({"sqs:SendMessage"}), frozenset({failed_events_queue(stack, handler)}), ""),
         (frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({f"${{{log_group}.Arn}}"}), ""),
         (frozenset({"sns:Publish"}), frozenset({f"${{{stack.topic_id()}}}"}), ""),
         (
@@ -88,59 +99,62 @@ def common(stack: Synthesized, handler: str) -> set[Grant]:
     }
 
 
-def test_permission_guard_only_reads_image_attributes_when_not_remediating(default_stack: Synthesized) -> None:
-    assert grants(default_stack, contract.PERMISSION_HANDLER) == common(default_stack, contract.PERMISSION_HANDLER) | {
-        (frozenset({"ec2:DescribeImageAttribute"}), frozenset({IMAGES_HERE}), ""),
-    }
+def test_permission_guard_holds_no_ec2_permission_when_not_remediating(default_stack: Synthesized) -> None:
+    assert grants(default_stack, PERMISSION_HANDLER) == common(default_stack, PERMISSION_HANDLER)
 
 
-def test_permission_guard_may_revert_sharing_of_own_images_when_remediating(remediate_stack: Synthesized) -> None:
-    handler = contract.PERMISSION_HANDLER
-    assert grants(remediate_stack, handler) == common(remediate_stack, handler) | {
+def test_permission_guard_may_revert_sharing_of_own_images_and_read_them_back_when_remediating(
+    remediate_stack: Synthesized,
+) -> None:
+    assert grants(remediate_stack, PERMISSION_HANDLER) == common(remediate_stack, PERMISSION_HANDLER) | {
         (frozenset({"ec2:DescribeImageAttribute"}), frozenset({IMAGES_HERE}), ""),
-        (
-            frozenset({"ec2:ModifyImageAttribute"}),
-            frozenset({IMAGES_HERE}),
-            "StringEquals:ec2:Owner=${AWS::AccountId}",
-        ),
+        (frozenset({"ec2:ModifyImageAttribute"}), frozenset({IMAGES_HERE}), OWN),
     }
 
 
 @pytest.mark.parametrize("stack_name", ["default_stack", "remediate_stack"])
 def test_launch_guard_only_describes(stack_name: str, request: pytest.FixtureRequest) -> None:
     stack: Synthesized = request.getfixturevalue(stack_name)
-    assert grants(stack, contract.LAUNCH_HANDLER) == common(stack, contract.LAUNCH_HANDLER) | {
-        (frozenset(DESCRIBES_WITHOUT_RESOURCE_LEVEL_PERMISSIONS), frozenset({"*"}), ""),
-    }
-
-
-@pytest.mark.parametrize("stack_name", ["default_stack", "remediate_stack"])
-def test_image_guard_reads_images_and_tags_new_ones_in_its_region(
-    stack_name: str, request: pytest.FixtureRequest
-) -> None:
-    stack: Synthesized = request.getfixturevalue(stack_name)
-    assert grants(stack, contract.IMAGE_HANDLER) == common(stack, contract.IMAGE_HANDLER) | {
-        (frozenset({"ec2:DescribeImages"}), frozenset({"*"}), ""),
-        (frozenset({"ec2:DescribeImageAttribute"}), frozenset({IMAGES_ANYWHERE}), ""),
+    assert grants(stack, LAUNCH_HANDLER) == common(stack, LAUNCH_HANDLER) | {
         (
-            frozenset({"ec2:CreateTags"}),
-            frozenset({IMAGES_HERE, SNAPSHOTS_HERE}),
-            "StringEquals:ec2:Owner=${AWS::AccountId}",
+            frozenset({"ec2:DescribeImages", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplateVersions"}),
+            frozenset({"*"}),
+            "",
         ),
     }
 
 
-def test_modify_image_attribute_is_granted_only_when_remediating(
+def test_image_guard_reads_images_and_snapshots_and_tags_own_new_ones_when_copying_tags(
+    default_stack: Synthesized,
+) -> None:
+    assert grants(default_stack, IMAGE_HANDLER) == common(default_stack, IMAGE_HANDLER) | {
+        (frozenset({"ec2:DescribeImages", "ec2:DescribeSnapshots"}), frozenset({"*"}), ""),
+        (frozenset({"ec2:DescribeImageAttribute"}), frozenset({IMAGES_ANYWHERE}), ""),
+        (frozenset({"ec2:CreateTags"}), frozenset({IMAGES_HERE, SNAPSHOTS_HERE}), OWN),
+    }
+
+
+def test_image_guard_only_reads_images_when_not_copying_tags(remediate_stack: Synthesized) -> None:
+    assert grants(remediate_stack, IMAGE_HANDLER) == common(remediate_stack, IMAGE_HANDLER) | {
+        (frozenset({"ec2:DescribeImages"}), frozenset({"*"}), ""),
+        (frozenset({"ec2:DescribeImageAttribute"}), frozenset({IMAGES_ANYWHERE}), ""),
+    }
+
+
+def holders(stack: Synthesized, action: str) -> list[str]:
+    return [handler for handler in HANDLERS if any(action in grant[0] for grant in grants(stack, handler))]
+
+
+def test_writes_to_images_are_granted_only_with_the_feature_that_makes_them(
     default_stack: Synthesized, remediate_stack: Synthesized
 ) -> None:
-    def holders(stack: Synthesized) -> list[str]:
-        return [
-            handler for handler in HANDLERS if any("ec2:ModifyImageAttribute" in g[0] for g in grants(stack, handler))
-        ]
-
+    # remediate: off in the default stack, on in the remediate stack; copyTags: the other way round
     assert "ec2:ModifyImageAttribute" not in set(action_values(default_stack.template.to_json()))
-    assert holders(default_stack) == []
-    assert holders(remediate_stack) == [contract.PERMISSION_HANDLER]
+    assert holders(default_stack, "ec2:ModifyImageAttribute") == []
+    assert holders(remediate_stack, "ec2:ModifyImageAttribute") == [PERMISSION_HANDLER]
+    assert "ec2:CreateTags" not in set(action_values(remediate_stack.template.to_json()))
+    assert holders(remediate_stack, "ec2:CreateTags") == []
+    assert holders(default_stack, "ec2:CreateTags") == [IMAGE_HANDLER]
 
 
 @pytest.mark.parametrize("stack_name", ["default_stack", "remediate_stack"])
@@ -180,4 +194,4 @@ def test_every_guard_has_its_own_role_and_no_managed_policy(default_stack: Synth
 
 
 def test_tamper_guard_needs_no_aws_permission_beyond_the_common_ones(default_stack: Synthesized) -> None:
-    assert grants(default_stack, contract.TAMPER_HANDLER) == common(default_stack, contract.TAMPER_HANDLER)
+    assert grants(default_stack, TAMPER_HANDLER) == common(default_stack, TAMPER_HANDLER)

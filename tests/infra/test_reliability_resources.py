@@ -10,10 +10,20 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from ami_guard import contract
 from tests import records as r
 from tests.corpus import needs_corpus, sample_files
-from tests.infra.conftest import DEFAULT_BLOCK, HANDLERS, HEALTH_TOPIC, Synthesized, render, synthesize
+from tests.infra.conftest import (
+    DEFAULT_BLOCK,
+    HANDLERS,
+    HEALTH_TOPIC,
+    IMAGE_HANDLER,
+    LAUNCH_HANDLER,
+    PERMISSION_HANDLER,
+    TAMPER_HANDLER,
+    Synthesized,
+    render,
+    synthesize,
+)
 
 OPS_TOPIC = "arn:aws:sns:eu-west-1:123456789012:platform-operations"
 
@@ -46,7 +56,7 @@ def test_tamper_rules_match_lambda_event_names_with_api_version_suffixes(
 ) -> None:
     event = r.envelope_for_source(r.lambda_call(event_name, "AmiGuard-PermissionGuard"))
     assert matching_targets(default_stack, event) == sorted(
-        [default_stack.function_id(contract.TAMPER_HANDLER), default_stack.function_id(contract.PERMISSION_HANDLER)]
+        [default_stack.function_id(TAMPER_HANDLER), default_stack.function_id(PERMISSION_HANDLER)]
     )
 
 
@@ -66,9 +76,9 @@ def test_reads_of_functions_and_rules_do_not_match(default_stack: Synthesized, e
 @pytest.mark.parametrize(
     ("record", "handler"),
     [
-        (r.modify_image_attribute("ami-1", [{"group": "all"}]), contract.PERMISSION_HANDLER),
-        (r.run_instances("ami-1", "m5.large"), contract.LAUNCH_HANDLER),
-        (r.copy_image("ami-1", "ami-2"), contract.IMAGE_HANDLER),
+        (r.modify_image_attribute("ami-1", [{"group": "all"}]), PERMISSION_HANDLER),
+        (r.run_instances("ami-1", "m5.large"), LAUNCH_HANDLER),
+        (r.copy_image("ami-1", "ami-2"), IMAGE_HANDLER),
     ],
 )
 def test_each_ec2_call_reaches_exactly_its_guard(default_stack: Synthesized, record: Any, handler: str) -> None:
@@ -106,7 +116,7 @@ def test_failed_invocations_are_retried_then_kept_in_an_encrypted_tls_only_queue
         if c["Properties"]["FunctionName"] == {"Ref": function_id}
     ]
     assert config["MaximumRetryAttempts"] == 2
-    assert config["MaximumEventAgeInSeconds"] == contract.ASYNC_MAX_EVENT_AGE_HOURS * 3600
+    assert config["MaximumEventAgeInSeconds"] == 6 * 3600
     queue_id = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     queue = default_stack.resources("AWS::SQS::Queue")[queue_id]["Properties"]
     assert queue["SqsManagedSseEnabled"] is True
