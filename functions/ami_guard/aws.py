@@ -62,7 +62,7 @@ RETRYABLE_ERRORS = frozenset(
     }
 )
 """Throttling and server-side errors: a retry may cure them. On the tagging path every other error is final."""
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")  # fullmatch: no trailing newline, ASCII digits
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -122,7 +122,7 @@ def _not_retryable(exc: ClientError) -> str | None:
 
 
 def _check_region(region: str) -> None:
-    if not _REGION.match(region):
+    if not _REGION.fullmatch(region):
         raise LookupUnavailable(f"{region!r} is not an AWS region")
 
 
@@ -271,6 +271,8 @@ class Ec2Actions:
             + [{"OrganizationArn": a} for a in principals.organization_arns]
             + [{"OrganizationalUnitArn": a} for a in principals.ou_arns]
         )
+        if not _REGION.fullmatch(region):
+            raise ActionFailed(f"{region!r} is not an AWS region")
         if not remove:
             return self._lookups.launch_permissions(image_id, region)
         try:
@@ -287,7 +289,7 @@ class Ec2Actions:
     def add_tags(self, resource_ids: tuple[str, ...], region: str, tags: Mapping[str, str]) -> None:
         """CreateTags; any refusal a retry will not cure (TagLimitExceeded, InvalidParameterValue, access
         denied, a vanished image or snapshot...) becomes ActionFailed, reported in the alert."""
-        if not _REGION.match(region):
+        if not _REGION.fullmatch(region):
             raise ActionFailed(f"{region!r} is not an AWS region")
         try:
             self._clients("ec2", region).create_tags(

@@ -26,6 +26,7 @@ EXIT_OK = 0
 EXIT_LOOKUP_FAILED = 1
 EXIT_UNREADABLE = 2
 _SUFFIXES = (".json", ".jsonl", ".ndjson", ".gz")
+WARNING_VALUE_MAX = 200  # characters of an event id or name from a record in a warning
 
 
 class InputError(Exception):
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         policy = load_policy(args.config)
     except ConfigError as exc:
-        print(f"amiguard: configuration: {exc}", file=sys.stderr)
+        _warn(f"configuration: {exc}")
         return EXIT_UNREADABLE
     lookups = _offline() if args.offline else _online()
     tally = Tally()
@@ -98,7 +99,7 @@ def read_inputs(paths: Sequence[str], tally: Tally) -> Iterator[tuple[str, Any]]
                 yield from _documents(path)
             except InputError as exc:
                 tally.unreadable += 1
-                print(f"amiguard: {exc}", file=sys.stderr)
+                _warn(str(exc))
 
 
 def _expand(raw: str, tally: Tally) -> list[str]:
@@ -108,11 +109,11 @@ def _expand(raw: str, tally: Tally) -> list[str]:
     if path.is_dir():
         found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.name.endswith(_SUFFIXES))
         if not found:
-            print(f"amiguard: {raw}: directory has no .json, .jsonl or .gz files", file=sys.stderr)
+            _warn(f"{raw}: directory has no .json, .jsonl or .gz files")
         return found
     if not path.exists():
         tally.unreadable += 1
-        print(f"amiguard: {raw}: no such file or directory", file=sys.stderr)
+        _warn(f"{raw}: no such file or directory")
         return []
     return [raw]
 
@@ -162,29 +163,38 @@ def _evaluate_document(label: str, document: Any, policy: Policy, lookups: Looku
                 tally.skipped_quiet += 1
             else:
                 tally.skipped += 1
-                print(f"amiguard: {label}: skipped a record: {exc.reason}", file=sys.stderr)
+                _warn(f"{label}: skipped a record: {exc.reason}")
             continue
         try:
             evaluation = evaluate(call, policy, lookups, actions=None)
         except (BotoCoreError, ClientError) as exc:
             tally.lookup_errors += 1
             hint = "" if isinstance(exc, ClientError) else " (no AWS access? use --offline)"
-            print(f"amiguard: {label}: event {call.event_id}: AWS lookup failed: {exc}{hint}", file=sys.stderr)
+            _warn(f"{label}: event {_short(call.event_id)}: AWS lookup failed: {exc}{hint}")
             continue
         tally.evaluated += 1
         for note in evaluation.undetermined:
             tally.undetermined += 1
             tally.undetermined_by_cause[note.get("cause", "lookup")] += 1
-            print(
-                f"amiguard: {label}: event {call.event_id} ({call.event_name}): {note['rules']} not decided: "
-                f"{note['reason']}",
-                file=sys.stderr,
+            _warn(
+                f"{label}: event {_short(call.event_id)} ({_short(call.event_name)}): {note['rules']} not decided: "
+                f"{note['reason']}"
             )
         for finding in evaluation.findings:
             if finding.severity < policy.min_severity:
                 continue
             tally.findings[finding.severity.name] += 1
             out.write(json.dumps({**alerts.document(finding, call), "input": label}, default=str) + "\n")
+
+
+def _warn(text: str) -> None:
+    """One line on stderr. Its values may come from a record: every control character (a terminal escape
+    sequence, a newline, a bidirectional override) is written as an escape, never as itself."""
+    sys.stderr.write("amiguard: " + alerts.one_line(text) + "\n")
+
+
+def _short(value: str) -> str:
+    return alerts.cut(value, WARNING_VALUE_MAX)
 
 
 def _summary(tally: Tally, policy: Policy, offline: bool, err: TextIO) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
+from urllib.parse import quote
 
 
 class Severity(IntEnum):
@@ -24,11 +26,42 @@ class Severity(IntEnum):
             raise ValueError(f"{value!r} is not a severity (allowed: {allowed})") from None
 
 
+_REGION = re.compile(r"(?:[a-z]{2}|us-gov|us-isob?|eu-isoe|us-isof)-[a-z]+-[0-9]{1,2}")
+_CONSOLE_REGION = re.compile(r"(?:[a-z]{2}|us-gov)-[a-z]+-[0-9]{1,2}")  # the partitions with a public console
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_EC2_ID = r"[0-9a-f]{8}(?:[0-9a-f]{9})?"
+_ID_FORMAT = {
+    "image": re.compile(rf"ami-{_EC2_ID}"),
+    "snapshot": re.compile(rf"snap-{_EC2_ID}"),
+    "instance": re.compile(rf"i-{_EC2_ID}"),
+    "account-setting": re.compile(r"[a-z]+(?:-[a-z]+)*"),
+    "lambda-function": re.compile(r"[A-Za-z0-9_-]{1,64}"),
+    "events-rule": re.compile(r"[A-Za-z0-9._-]{1,64}"),
+    "sns-topic": re.compile(r"arn:aws(?:-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?"),
+    "kms-key": re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"),
+    "iam-role": re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}"),
+    "sqs-queue": re.compile(r"[A-Za-z0-9_-]{1,80}(?:\.fifo)?"),
+    "dynamodb-table": re.compile(r"[A-Za-z0-9_.-]{3,255}"),
+    "cloudtrail-trail": re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}"),
+}
+
+
+def is_region(region: str) -> bool:
+    """An AWS region name in one of the partitions' formats (eu-west-1, us-gov-west-1, cn-north-1, us-iso-east-1)."""
+    return bool(_REGION.fullmatch(region))
+
+
 def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
+    for prefix, partition in (
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("us-iso-", "aws-iso"),
+    ):
+        if region.startswith(prefix):
+            return partition
     return "aws"
 
 
@@ -66,7 +99,15 @@ _OTHER_ARN = {
 
 @dataclass(frozen=True)
 class Resource:
-    """An EC2 resource a finding is about: `kind` is image, snapshot, instance or account-setting."""
+    """An AWS resource a finding is about: `kind` is image, snapshot, instance, account-setting, lambda-function,
+    events-rule, sns-topic, kms-key, iam-role, sqs-queue, dynamodb-table or cloudtrail-trail.
+
+    `id`, `region` and `account` come from a CloudTrail record and are data: `arn` and `console_url` are built
+    only when the region is an AWS region name and the id has its kind's format (ami-/snap-/i- with 8 or 17 hex
+    digits; function, rule, role, queue, table and trail names of AWS's allowed characters; a topic ARN; a key
+    id), and are None otherwise, so that a crafted value can never name another resource or another host. An
+    account that is not 12 digits is left out of the ARN, as the account-less image and snapshot ARNs do.
+    """
 
     kind: str
     id: str
@@ -74,31 +115,42 @@ class Resource:
     account: str | None = None
 
     @property
-    def arn(self) -> str:
+    def valid(self) -> bool:
+        """The id has its kind's format and the region is an AWS region name."""
+        pattern = _ID_FORMAT.get(self.kind)
+        return pattern is not None and bool(pattern.fullmatch(self.id)) and is_region(self.region)
+
+    @property
+    def arn(self) -> str | None:
+        if not self.valid:
+            return None
         partition = partition_of(self.region)
+        account = self.account if self.account is not None and _ACCOUNT.fullmatch(self.account) else ""
         if self.kind in ("image", "snapshot"):
             return f"arn:{partition}:ec2:{self.region}::{self.kind}/{self.id}"
         if self.kind == "instance":
-            return f"arn:{partition}:ec2:{self.region}:{self.account or ''}:instance/{self.id}"
+            return f"arn:{partition}:ec2:{self.region}:{account}:instance/{self.id}"
         if self.kind == "lambda-function":
-            return f"arn:{partition}:lambda:{self.region}:{self.account or ''}:function:{self.id}"
+            return f"arn:{partition}:lambda:{self.region}:{account}:function:{self.id}"
         if self.kind == "events-rule":
-            return f"arn:{partition}:events:{self.region}:{self.account or ''}:rule/{self.id}"
+            return f"arn:{partition}:events:{self.region}:{account}:rule/{self.id}"
         if self.kind in _OTHER_ARN:
-            return _OTHER_ARN[self.kind].format(
-                partition=partition, region=self.region, account=self.account or "", id=self.id
-            )
-        return f"arn:{partition}:ec2:{self.region}:{self.account or ''}:{self.id}"
+            return _OTHER_ARN[self.kind].format(partition=partition, region=self.region, account=account, id=self.id)
+        return f"arn:{partition}:ec2:{self.region}:{account}:{self.id}"
 
     @property
-    def console_url(self) -> str:
+    def console_url(self) -> str | None:
+        if not self.valid or not _CONSOLE_REGION.fullmatch(self.region):
+            return None
         domain = _CONSOLE_DOMAIN[partition_of(self.region)]
+        region = quote(self.region, safe="")
+        resource_id = quote(self.id, safe="")
         if self.kind in _OTHER_CONSOLE:
-            return f"https://{self.region}.{domain}/" + _OTHER_CONSOLE[self.kind].format(region=self.region, id=self.id)
-        fragment = _CONSOLE_FRAGMENT.get(self.kind, "Home:").format(id=self.id)
-        return f"https://{self.region}.{domain}/ec2/home?region={self.region}#{fragment}"
+            return f"https://{region}.{domain}/" + _OTHER_CONSOLE[self.kind].format(region=region, id=resource_id)
+        fragment = _CONSOLE_FRAGMENT[self.kind].format(id=resource_id)
+        return f"https://{region}.{domain}/ec2/home?region={region}#{fragment}"
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, str | None]:
         return {"type": self.kind, "id": self.id, "arn": self.arn, "region": self.region}
 
 

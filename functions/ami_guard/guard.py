@@ -6,6 +6,7 @@ The handlers are thin wrappers around `once_per_event(process)`; tests call `pro
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -201,7 +202,11 @@ def _report(evaluation: Evaluation, deps: Dependencies, logger: Logger) -> dict[
         if finding.severity < deps.policy.min_severity:
             logger.info("Finding below minSeverity, not published", extra={"rule_id": finding.rule_id})
             continue
-        message_id = deps.publisher.publish(alerts.render(finding, call))
+        alert = alerts.render(finding, call, log_group=os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME"))
+        if alert.truncated:  # the alert says where the values it cut are whole: here, before it is sent
+            for part in alerts.full_finding_log(finding, call):
+                logger.warning(alerts.FULL_FINDING_LOG, extra=part)
+        message_id = deps.publisher.publish(alert)
         published.append(finding.rule_id)
         logger.info(
             "Published finding",

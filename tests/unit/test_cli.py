@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,61 @@ def test_corpus_directory_offline(capsys: pytest.CaptureFixture[str]) -> None:
     expected = sorted(rule for rules in EXPECTED.values() if rules for rule in rules)
     assert sorted(f["rule_id"] for f in findings) == expected
     assert "4 not EC2 API calls, 0 malformed" in err
+
+
+HOSTILE = "ami-0123456789abcdef0\x1b]0;owned\x07\x1b[2J\r\n\u202e\u2028\x85\x9b31m"
+
+
+def _terminal_safe(text: str) -> bool:
+    """No character that a terminal acts on or a reader cannot see: only newlines end our lines."""
+    return all(ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in text)
+
+
+def test_record_values_never_reach_the_terminal_raw(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # Given records whose ids carry terminal escape sequences, in a file whose name carries one too
+    public = r.modify_image_attribute(HOSTILE, [{"group": "all"}], event_id="evt\x1b[31m-1")
+    launch = r.run_instances(HOSTILE, "m5.large", virtualization_type=None, event_id="evt\x1b[31m-2")
+    launch["userAgent"] = "\x1b[6n"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "evil\x1b[32m.json", json.dumps({"Records": [public, launch]}))
+    # When the CLI evaluates them
+    code, findings, err = run(capsys, str(folder))
+    # Then stderr shows the values escaped, one warning per line
+    assert code == 0
+    assert _terminal_safe(err)
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("amiguard: 1 input(s), 2 record(s)")
+    assert "evil\\x1b[32m.json: event evt\\x1b[31m-2 (RunInstances): launch-paravirtual not decided" in lines[0]
+    assert "ami-0123456789abcdef0\\x1b]0;owned\\x07\\x1b[2J\\r\\n\\u202e\\u2028\\x85\\x9b31m" in lines[0]
+    # And stdout is JSON Lines in ASCII, each value exact
+    assert [f["rule_id"] for f in findings] == ["ami-public"]
+    assert findings[0]["resources"][0]["id"] == HOSTILE and findings[0]["event_id"] == "evt\x1b[31m-1"
+    assert findings[0]["resources"][0]["console_url"] is None and findings[0]["resources"][0]["arn"] is None
+
+
+def test_json_output_is_ascii_json_lines_whatever_the_record_holds(tmp_path: Path) -> None:
+    # Through the installed script, as bytes: what a terminal or a pipe really receives
+    script = Path(sys.executable).parent / "amiguard"
+    record = r.modify_image_attribute(HOSTILE, [{"group": "all"}])
+    record["userAgent"] = "\u2028\n\x00\x1b[0m"
+    path = write(tmp_path / "p.json", json.dumps(record))
+    done = subprocess.run([str(script), "evaluate", "--offline", path], capture_output=True, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.isascii() and done.stderr.isascii()
+    assert all(32 <= byte < 127 or byte == 10 for byte in done.stdout + done.stderr)
+    (line,) = done.stdout.decode().splitlines()
+    document = json.loads(line, parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
+    assert document["actor"]["user_agent"] == "\u2028\n\x00\x1b[0m" and document["resources"][0]["id"] == HOSTILE
+
+
+def test_output_bounds_a_huge_value_and_points_to_the_record(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    image_id = "ami-" + "0" * 29_996
+    record = r.modify_image_attribute(image_id, [{"group": "all"}], event_id="evt-huge")
+    code, findings, _ = run(capsys, write(tmp_path / "h.json", json.dumps(record)))
+    assert code == 0
+    (document,) = findings
+    assert document["resources"][0]["id"] == image_id[:1024] + "…[truncated, 30000 chars]"
+    assert document["truncated"]["full"] == "every value is whole in the CloudTrail record with event id evt-huge"
