@@ -182,6 +182,7 @@ def test_remediation_removes_exactly_the_offending_principals() -> None:
     # Then only 'all' and the outsider are removed, the trusted share stays, and the alert says so
     assert account.removed == [("ami-1", Principals(groups=("all",), user_ids=(OUTSIDER,)))]
     assert account.permissions[("ami-1", r.REGION)] == Principals(user_ids=(TRUSTED,))
+    assert sorted(f.rule_id for f in evaluation.findings) == ["ami-public", "ami-shared-untrusted"]
     for finding in evaluation.findings:
         assert finding.action is not None
         assert finding.action["status"] == "removed"
