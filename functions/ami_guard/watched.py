@@ -7,7 +7,7 @@ Every function builds a Watched at cold start (settings.load_settings); the tamp
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ami_guard import contract
 
@@ -18,65 +18,21 @@ if TYPE_CHECKING:
 # A pattern, compiled on first use by re's cache: a cold start on an EC2 call never needs it.
 _REGION = r"[a-z]{2}(-[a-z]+)+-\d{1,2}"
 
-# Watched's fields in their constructor's order (also its slots, its equality and its repr).
-_FIELDS = ("functions", "rules", "topics", "keys", "role_prefixes", "queues", "tables", "trails")
 
+class Watched(NamedTuple):
+    """What one function watches for tampering: the guard's own things, each named as guard_change names it."""
 
-class Watched:
-    """What one function watches for tampering: the guard's own things, each named as guard_change names it.
-
-    Immutable, compared and hashed by value. A plain class with slots, not a frozen dataclass: declaring one of
-    those costs a cold start about half a millisecond, and every function declares this one.
-    """
-
-    __slots__ = _FIELDS
-
-    functions: frozenset[str]
-    rules: frozenset[str]
-    topics: frozenset[str]
-    keys: frozenset[str]
-    """Key ids (an ARN given here is reduced to its id)."""
-    role_prefixes: frozenset[str]
+    functions: frozenset[str] = frozenset()
+    rules: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()
+    """Key ids or ARNs: a key is matched by its id."""
+    role_prefixes: frozenset[str] = frozenset()
     """A role is watched when its name is one of these followed by a region (the guard in any region)."""
-    queues: frozenset[str]
-    tables: frozenset[str]
-    trails: bool
+    queues: frozenset[str] = frozenset()
+    tables: frozenset[str] = frozenset()
+    trails: bool = False
     """Every trail of the account: the guard cannot know which trail feeds EventBridge."""
-
-    def __init__(
-        self,
-        functions: frozenset[str] = frozenset(),
-        rules: frozenset[str] = frozenset(),
-        topics: frozenset[str] = frozenset(),
-        keys: frozenset[str] = frozenset(),
-        role_prefixes: frozenset[str] = frozenset(),
-        queues: frozenset[str] = frozenset(),
-        tables: frozenset[str] = frozenset(),
-        trails: bool = False,
-    ) -> None:
-        keys = frozenset(k for key in keys if (k := key_id(key)))
-        values = (functions, rules, topics, keys, role_prefixes, queues, tables, trails)
-        for name, value in zip(_FIELDS, values, strict=True):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}: Watched is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}: Watched is immutable")
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in _FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        return other.__class__ is self.__class__ and self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
-        return f"Watched({fields})"
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -85,7 +41,7 @@ class Watched:
             (contract.LAMBDA_SOURCE, self.functions),
             (contract.EVENTS_SOURCE, self.rules),
             (contract.SNS_SOURCE, self.topics),
-            (contract.KMS_SOURCE, self.keys),
+            (contract.KMS_SOURCE, any(key_id(key) for key in self.keys)),
             (contract.IAM_SOURCE, self.role_prefixes),
             (contract.SQS_SOURCE, self.queues),
             (contract.DYNAMODB_SOURCE, self.tables),
@@ -108,7 +64,7 @@ class Watched:
             "lambda": self.functions,
             "events": self.rules,
             "sns": self.topics,
-            "kms": self.keys,
+            "kms": frozenset(k for key in self.keys if (k := key_id(key))),
             "sqs": self.queues,
             "dynamodb": self.tables,
         }
