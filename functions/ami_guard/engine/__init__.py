@@ -3,7 +3,7 @@
 Facts that the record does not carry come from a Lookups object and side effects go through an Actions
 object, both injected: the Lambdas pass AWS adapters, the CLI passes offline or read-only ones. Nothing
 here imports boto3. Each domain's evaluation lives in its own module (permissions, account_settings, launches,
-images), imported on the first event that needs it.
+images, copies), imported on the first event that needs it.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ DOMAINS = {
     "RunInstances": "launches",
     "RegisterImage": "images",
     "CreateImage": "images",
-    "CopyImage": "images",
+    "CopyImage": "copies",
 }
 """Event name -> the module of this package that evaluates it, imported when its first event arrives: a function
 loads the rules of its own domain only."""

@@ -24,17 +24,47 @@ if TYPE_CHECKING:  # what __getattr__ below provides, for the type checker
     from ami_guard.rules.common import (
         PARAVIRTUAL as PARAVIRTUAL,
     )
+    from ami_guard.rules.copies import (
+        COPY_PERMISSIONS_NOT_COPIED as COPY_PERMISSIONS_NOT_COPIED,
+    )
+    from ami_guard.rules.copies import (
+        COPY_TAGS_MISSING as COPY_TAGS_MISSING,
+    )
+    from ami_guard.rules.copies import (
+        MAX_USER_TAGS as MAX_USER_TAGS,
+    )
+    from ami_guard.rules.copies import (
+        PROVENANCE_SOURCE_IMAGE as PROVENANCE_SOURCE_IMAGE,
+    )
+    from ami_guard.rules.copies import (
+        PROVENANCE_SOURCE_REGION as PROVENANCE_SOURCE_REGION,
+    )
+    from ami_guard.rules.copies import (
+        TagPlan as TagPlan,
+    )
+    from ami_guard.rules.copies import (
+        copy_permissions_not_copied as copy_permissions_not_copied,
+    )
+    from ami_guard.rules.copies import (
+        copy_tags_missing as copy_tags_missing,
+    )
+    from ami_guard.rules.copies import (
+        not_the_copy as not_the_copy,
+    )
+    from ami_guard.rules.copies import (
+        plan_tags as plan_tags,
+    )
+    from ami_guard.rules.copies import (
+        restored_tags as restored_tags,
+    )
+    from ami_guard.rules.copies import (
+        user_tags as user_tags,
+    )
     from ami_guard.rules.guard import (
         GUARD_TAMPERED as GUARD_TAMPERED,
     )
     from ami_guard.rules.guard import (
         guard_tampered as guard_tampered,
-    )
-    from ami_guard.rules.images import (
-        COPY_PERMISSIONS_NOT_COPIED as COPY_PERMISSIONS_NOT_COPIED,
-    )
-    from ami_guard.rules.images import (
-        COPY_TAGS_MISSING as COPY_TAGS_MISSING,
     )
     from ami_guard.rules.images import (
         IMAGE_INSTANCE_STORE as IMAGE_INSTANCE_STORE,
@@ -46,24 +76,6 @@ if TYPE_CHECKING:  # what __getattr__ below provides, for the type checker
         IMAGE_PARAVIRTUAL as IMAGE_PARAVIRTUAL,
     )
     from ami_guard.rules.images import (
-        MAX_USER_TAGS as MAX_USER_TAGS,
-    )
-    from ami_guard.rules.images import (
-        PROVENANCE_SOURCE_IMAGE as PROVENANCE_SOURCE_IMAGE,
-    )
-    from ami_guard.rules.images import (
-        PROVENANCE_SOURCE_REGION as PROVENANCE_SOURCE_REGION,
-    )
-    from ami_guard.rules.images import (
-        TagPlan as TagPlan,
-    )
-    from ami_guard.rules.images import (
-        copy_permissions_not_copied as copy_permissions_not_copied,
-    )
-    from ami_guard.rules.images import (
-        copy_tags_missing as copy_tags_missing,
-    )
-    from ami_guard.rules.images import (
         image_instance_store as image_instance_store,
     )
     from ami_guard.rules.images import (
@@ -71,18 +83,6 @@ if TYPE_CHECKING:  # what __getattr__ below provides, for the type checker
     )
     from ami_guard.rules.images import (
         missing_required_tags as missing_required_tags,
-    )
-    from ami_guard.rules.images import (
-        not_the_copy as not_the_copy,
-    )
-    from ami_guard.rules.images import (
-        plan_tags as plan_tags,
-    )
-    from ami_guard.rules.images import (
-        restored_tags as restored_tags,
-    )
-    from ami_guard.rules.images import (
-        user_tags as user_tags,
     )
     from ami_guard.rules.launches import (
         LAUNCH_PARAVIRTUAL as LAUNCH_PARAVIRTUAL,
@@ -144,7 +144,7 @@ if TYPE_CHECKING:  # what __getattr__ below provides, for the type checker
 
     RULE_SEVERITY: dict[str, Severity]
 
-DOMAINS = ("permissions", "account_settings", "launches", "images", "guard")
+DOMAINS = ("permissions", "account_settings", "launches", "images", "copies", "guard")
 """The rule modules, each with its rule ids and their SEVERITY."""
 
 _WHERE = {
@@ -155,22 +155,27 @@ _WHERE = {
         (
             "COPY_PERMISSIONS_NOT_COPIED",
             "COPY_TAGS_MISSING",
-            "IMAGE_INSTANCE_STORE",
-            "IMAGE_MISSING_REQUIRED_TAGS",
-            "IMAGE_PARAVIRTUAL",
             "MAX_USER_TAGS",
             "PROVENANCE_SOURCE_IMAGE",
             "PROVENANCE_SOURCE_REGION",
             "TagPlan",
             "copy_permissions_not_copied",
             "copy_tags_missing",
-            "image_instance_store",
-            "image_paravirtual",
-            "missing_required_tags",
             "not_the_copy",
             "plan_tags",
             "restored_tags",
             "user_tags",
+        ),
+        "copies",
+    ),
+    **dict.fromkeys(
+        (
+            "IMAGE_INSTANCE_STORE",
+            "IMAGE_MISSING_REQUIRED_TAGS",
+            "IMAGE_PARAVIRTUAL",
+            "image_instance_store",
+            "image_paravirtual",
+            "missing_required_tags",
         ),
         "images",
     ),
