@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ami_guard.engine import ActionFailed, ImageFacts, LookupUnavailable, SnapshotFacts
 from ami_guard.events import Launch, Principals
@@ -71,10 +71,10 @@ class FakeAccount:
         for resource_id in resource_ids:
             merged = {**self.tags_of(resource_id, region), **tags}
             if (resource_id, region) in self.images:
-                self.images[(resource_id, region)] = replace(self.images[(resource_id, region)], tags=merged)
+                self.images[(resource_id, region)] = self.images[(resource_id, region)]._replace(tags=merged)
             else:
-                self.snapshot_facts[(resource_id, region)] = replace(
-                    self.snapshot_facts[(resource_id, region)], tags=merged
+                self.snapshot_facts[(resource_id, region)] = self.snapshot_facts[(resource_id, region)]._replace(
+                    tags=merged
                 )
 
     def tags_of(self, resource_id: str, region: str) -> dict[str, str]:

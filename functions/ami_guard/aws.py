@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 
 from ami_guard.alerts import Alert
 from ami_guard.engine import ActionFailed, ImageFacts, LookupUnavailable, SnapshotFacts
-from ami_guard.events import Launch, Principals
 
-if TYPE_CHECKING:  # imported where used: only the launch guard reads instance types
+if TYPE_CHECKING:  # imported where used: only the launch guard reads instance types, launches and templates
+    from ami_guard.events.principals import Principals
+    from ami_guard.events.run_instances import Launch
     from ami_guard.instance_types import InstanceTypeInfo
 
 PERMANENT_ERRORS = frozenset(
@@ -249,6 +250,8 @@ def _tags(described: Mapping[str, Any]) -> dict[str, str]:
 
 
 def principals_from_api(items: list[Mapping[str, Any]]) -> Principals:
+    from ami_guard.events.principals import Principals  # the permission and image guards only
+
     return Principals(
         groups=tuple(i["Group"] for i in items if "Group" in i),
         user_ids=tuple(i["UserId"] for i in items if "UserId" in i),

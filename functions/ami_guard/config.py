@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ami_guard import contract
 from ami_guard.findings import Severity
@@ -40,8 +39,7 @@ class ConfigError(ValueError):
     """A configuration value is malformed; the message names the key and the value."""
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     trusted_accounts: frozenset[str] = frozenset()
     trusted_organizations: frozenset[str] = frozenset()
     alert_emails: tuple[str, ...] = ()

@@ -17,10 +17,12 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from ami_guard import alerts, contract, rules
 from ami_guard.config import Policy
 from ami_guard.engine import Actions, Evaluation, ImageFacts, Lookups, SnapshotFacts, evaluate
-from ami_guard.events import Envelope, Launch, Principals, SkipEvent, guard_change, parse_call
+from ami_guard.events.calls import Envelope, SkipEvent, parse_call
 from ami_guard.settings import Settings
 
 if TYPE_CHECKING:
+    from ami_guard.events.principals import Principals
+    from ami_guard.events.run_instances import Launch
     from ami_guard.instance_types import InstanceTypeInfo
 
 Handler = Callable[[Any, Any], dict[str, Any]]
@@ -186,6 +188,8 @@ def _evaluate(
             logger.warning("Skipped event", extra={"reason": reason, "event_id": call.event_id})
             return {"status": "skipped", "reason": reason}
         return evaluate(call, deps.policy, lookups, actions)
+    from ami_guard.events.guard import guard_change  # the guard's own domain, on its first call only
+
     evaluation = Evaluation(call)
     change = guard_change(call)
     if change is not None:

@@ -11,9 +11,8 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 HVM: Final = "hvm"
 PARAVIRTUAL: Final = "paravirtual"
@@ -42,8 +41,7 @@ _DATA_PACKAGE: Final = "ami_guard"
 _DATA_FILE: Final = "instance_types.json"
 
 
-@dataclass(frozen=True)
-class InstanceTypeInfo:
+class InstanceTypeInfo(NamedTuple):
     instance_type: str
     virtualization_types: frozenset[str]
     current_generation: bool

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ami_guard.engine import ImageFacts, NotLookedUp, SnapshotFacts
-from ami_guard.events import Launch, Principals
+from ami_guard.events.principals import Principals
+from ami_guard.events.run_instances import Launch
 from ami_guard.instance_types import InstanceTypeInfo, bundled_table, infer
 
 OFFLINE = "--offline makes no AWS call"

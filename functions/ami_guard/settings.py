@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ami_guard import contract
 from ami_guard.config import ConfigError, Policy, from_environment
-from ami_guard.rules import Watched
+from ami_guard.watched import Watched
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     topic_arn: str
     region: str
     policy: Policy
     idempotency_table: str
-    watched: Watched = field(default_factory=Watched)
+    watched: Watched = Watched()
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

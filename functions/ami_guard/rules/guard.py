@@ -1,0 +1,68 @@
+"""The rule on the guard itself: nobody silences it unnoticed. Pure."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from ami_guard.findings import Finding, Resource, Severity
+from ami_guard.rules import common
+from ami_guard.rules.common import who as _who
+
+if TYPE_CHECKING:
+    from ami_guard.events.calls import ApiCall
+    from ami_guard.events.guard import GuardChange
+    from ami_guard.watched import Watched
+
+
+GUARD_TAMPERED = "guard-tampered"
+
+SEVERITY: dict[str, Severity] = {
+    GUARD_TAMPERED: Severity.CRITICAL,
+}
+
+_finding = functools.partial(common.finding, SEVERITY)
+
+# service -> (what the guard calls the thing, the Resource kind in the alert)
+_TAMPER_KINDS = {
+    "lambda": ("function", "lambda-function"),
+    "events": ("EventBridge rule", "events-rule"),
+    "sns": ("alert topic", "sns-topic"),
+    "kms": ("alert topic key", "kms-key"),
+    "iam": ("IAM role", "iam-role"),
+    "sqs": ("failed-events queue", "sqs-queue"),
+    "dynamodb": ("idempotency table", "dynamodb-table"),
+    "cloudtrail": ("CloudTrail trail", "cloudtrail-trail"),
+}
+
+
+def guard_tampered(call: ApiCall, change: GuardChange, watched: Watched) -> Finding | None:
+    """Nobody may disable, delete, retarget or change the guard's own rules and functions, its alert topics and
+    their keys, its roles, queues and table, or a trail of the account, unnoticed."""
+    if not call.succeeded or not watched.covers(change):
+        return None
+    assert change.target is not None
+    kind, resource_kind = _TAMPER_KINDS[change.service]
+    via = f" via {call.actor.invoked_by}" if call.actor.invoked_by else ""
+    named = f" ({change.named})" if change.named and change.named != change.target else ""
+    if change.service == "cloudtrail":
+        consequence = (
+            "EventBridge receives the API calls the guard checks only while a trail logs management events: if "
+            "this trail was the one, AMI changes in the regions it covered now go unchecked"
+        )
+    else:
+        consequence = "Until it is restored, AMI changes may go unchecked or their alerts undelivered"
+    return _finding(
+        GUARD_TAMPERED,
+        title=f"AMI Guard {kind} {change.target} changed: {change.action} in {call.region}",
+        description=(
+            f"{_who(call)}{via} called {change.action} on the guard's own {kind} {change.target}{named}. "
+            f"{consequence}. Expected during a deployment of the guard."
+        ),
+        resources=(Resource(resource_kind, change.target, call.region, call.account),),
+        evidence={"action": change.action, "eventName": call.event_name, "request": dict(call.request)},
+        recommendation=(
+            "If this was not a deployment of the guard (cdk deploy), restore it (cdk deploy; for a trail, "
+            "StartLogging or restore its settings) and find out who holds the permission that allowed the call."
+        ),
+    )

@@ -1,0 +1,146 @@
+"""Rules on who may launch an AMI or restore a snapshot: never everyone, never an untrusted account. Pure."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from ami_guard.events.principals import Principals
+from ami_guard.findings import Finding, Resource, Severity
+from ami_guard.rules import common
+from ami_guard.rules.common import image as _image
+from ami_guard.rules.common import who as _who
+
+if TYPE_CHECKING:
+    from ami_guard.config import Policy
+    from ami_guard.events.calls import ApiCall
+    from ami_guard.events.permissions import PermissionChange
+
+
+AMI_PUBLIC = "ami-public"
+AMI_SHARED_UNTRUSTED = "ami-shared-untrusted"
+AMI_SHARE_DENIED = "ami-share-denied"
+SNAPSHOT_PUBLIC = "snapshot-public"
+SNAPSHOT_SHARED_UNTRUSTED = "snapshot-shared-untrusted"
+
+SEVERITY: dict[str, Severity] = {
+    AMI_PUBLIC: Severity.CRITICAL,
+    AMI_SHARED_UNTRUSTED: Severity.HIGH,
+    AMI_SHARE_DENIED: Severity.LOW,
+    SNAPSHOT_PUBLIC: Severity.CRITICAL,
+    SNAPSHOT_SHARED_UNTRUSTED: Severity.HIGH,
+}
+
+_finding = functools.partial(common.finding, SEVERITY)
+
+
+def untrusted_principals(added: Principals, policy: Policy, owner: str | None) -> Principals:
+    """The accounts, organizations and OUs in `added` that the policy does not trust (the owner always is)."""
+    return Principals(
+        user_ids=tuple(u for u in added.user_ids if not policy.is_trusted_account(u, owner)),
+        organization_arns=tuple(a for a in added.organization_arns if not policy.is_trusted_organization(a)),
+        ou_arns=tuple(a for a in added.ou_arns if not policy.is_trusted_organization(a)),
+    )
+
+
+def ami_public(call: ApiCall, change: PermissionChange) -> Finding | None:
+    """An AMI must never be launchable by everyone."""
+    if not call.succeeded or not change.added.public:
+        return None
+    return _finding(
+        AMI_PUBLIC,
+        title=f"AMI {change.resource_id} made public in {call.region}",
+        description=(
+            f"{_who(call)} added launch permission for group 'all' to AMI {change.resource_id}: "
+            "any AWS account can now launch it and read its snapshots' data."
+        ),
+        resources=_image(call, change.resource_id),
+        evidence={"added": change.added.as_dict()},
+        recommendation=(
+            "Remove the public launch permission (aws ec2 modify-image-attribute --image-id "
+            f"{change.resource_id} --launch-permission 'Remove=[{{Group=all}}]'), keep AMI block public access "
+            "on, and check the AMI for secrets in case it was copied while public."
+        ),
+    )
+
+
+def ami_shared_untrusted(call: ApiCall, change: PermissionChange, policy: Policy) -> Finding | None:
+    """An AMI may be shared only with the owner, trusted accounts and trusted organizations."""
+    untrusted = untrusted_principals(change.added, policy, call.account)
+    if not call.succeeded or not untrusted:
+        return None
+    names = ", ".join(untrusted.named)
+    return _finding(
+        AMI_SHARED_UNTRUSTED,
+        title=f"AMI {change.resource_id} shared with untrusted {names} in {call.region}",
+        description=f"{_who(call)} granted launch permission on AMI {change.resource_id} to {names}, not trusted.",
+        resources=_image(call, change.resource_id),
+        evidence={"added": change.added.as_dict(), "untrusted": untrusted.as_dict()},
+        recommendation=(
+            "If the share is intended, add the account or organization to amiGuard.trustedAccounts / "
+            "trustedOrganizations; otherwise remove the launch permission and review who can call "
+            "ec2:ModifyImageAttribute."
+        ),
+    )
+
+
+def ami_share_denied(call: ApiCall, change: PermissionChange, policy: Policy) -> Finding | None:
+    """Someone tried to make an AMI public or share it outside the trusted set, and AWS refused."""
+    if not call.failed:
+        return None
+    untrusted = untrusted_principals(change.added, policy, call.account)
+    if not change.added.public and not untrusted:
+        return None
+    attempted = {"public": change.added.public, **untrusted.as_dict()}
+    return _finding(
+        AMI_SHARE_DENIED,
+        title=f"Refused attempt to share AMI {change.resource_id} in {call.region}",
+        description=(
+            f"{_who(call)} tried to {'make AMI public' if change.added.public else 'share AMI'} "
+            f"{change.resource_id} and the call failed with {call.error_code}: nothing changed, but someone tried."
+        ),
+        resources=_image(call, change.resource_id),
+        evidence={"attempted": attempted, "errorCode": call.error_code, "errorMessage": call.error_message},
+        recommendation="Check whether the principal was expected to attempt this; it may be probing for exfiltration.",
+    )
+
+
+def snapshot_public(call: ApiCall, change: PermissionChange) -> Finding | None:
+    """A snapshot must never be restorable by everyone."""
+    if not call.succeeded or not change.added.public:
+        return None
+    return _finding(
+        SNAPSHOT_PUBLIC,
+        title=f"Snapshot {change.resource_id} made public in {call.region}",
+        description=(
+            f"{_who(call)} added create-volume permission for group 'all' to snapshot {change.resource_id}: "
+            "any AWS account can now create a volume from it and read its data."
+        ),
+        resources=_snapshot(call, change.resource_id),
+        evidence={"added": change.added.as_dict()},
+        recommendation=(
+            f"Remove it now (aws ec2 modify-snapshot-attribute --snapshot-id {change.resource_id} "
+            "--attribute createVolumePermission --operation-type remove --group-names all) and turn on "
+            "EBS snapshot block public access."
+        ),
+    )
+
+
+def snapshot_shared_untrusted(call: ApiCall, change: PermissionChange, policy: Policy) -> Finding | None:
+    """A snapshot may be shared only with the owner and trusted accounts."""
+    untrusted = untrusted_principals(change.added, policy, call.account)
+    if not call.succeeded or not untrusted:
+        return None
+    names = ", ".join(untrusted.named)
+    return _finding(
+        SNAPSHOT_SHARED_UNTRUSTED,
+        title=f"Snapshot {change.resource_id} shared with untrusted {names} in {call.region}",
+        description=f"{_who(call)} granted create-volume permission on snapshot {change.resource_id} to {names}.",
+        resources=_snapshot(call, change.resource_id),
+        evidence={"added": change.added.as_dict(), "untrusted": untrusted.as_dict()},
+        recommendation="Remove the permission unless intended; if intended, add the account to trustedAccounts.",
+    )
+
+
+def _snapshot(call: ApiCall, snapshot_id: str | None) -> tuple[Resource, ...]:
+    return (Resource("snapshot", snapshot_id, call.region, call.account),) if snapshot_id else ()

@@ -1,0 +1,95 @@
+"""Each guard function, cold, imports the code of its own domain and nothing of the others' (issue 8: the
+permission guard paid for launch and image code it never ran). Measured the way the benchmark measures a cold
+start: a fresh interpreter handles the function's representative event with every AWS call answered locally."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import scenarios
+
+REPO = Path(__file__).resolve().parents[2]
+
+# What every function loads: its handler, the guard layer, the record as an ApiCall, the engine's core, alerts,
+# settings and what it watches for tampering.
+COMMON = {
+    "ami_guard",
+    "ami_guard.alerts",
+    "ami_guard.aws",
+    "ami_guard.config",
+    "ami_guard.contract",
+    "ami_guard.engine",
+    "ami_guard.events",
+    "ami_guard.events.calls",
+    "ami_guard.events.fields",
+    "ami_guard.findings",
+    "ami_guard.guard",
+    "ami_guard.handlers",
+    "ami_guard.rules",
+    "ami_guard.settings",
+    "ami_guard.watched",
+}
+EXPECTED = {
+    "permission": COMMON
+    | {
+        "ami_guard.handlers.permission_guard",
+        "ami_guard.engine.permissions",
+        "ami_guard.events.permissions",
+        "ami_guard.events.principals",
+        "ami_guard.rules.common",
+        "ami_guard.rules.permissions",
+    },
+    "launch": COMMON
+    | {
+        "ami_guard.handlers.launch_guard",
+        "ami_guard.engine.launches",
+        "ami_guard.events.run_instances",
+        "ami_guard.instance_types",
+        "ami_guard.rules.common",
+        "ami_guard.rules.launches",
+    },
+    "image": COMMON
+    | {
+        "ami_guard.handlers.image_guard",
+        "ami_guard.engine.images",
+        "ami_guard.events.images",
+        "ami_guard.rules.common",
+        "ami_guard.rules.images",
+    },
+    "tamper": COMMON
+    | {
+        "ami_guard.handlers.tamper_guard",
+        "ami_guard.events.guard",
+        "ami_guard.rules.common",
+        "ami_guard.rules.guard",
+    },
+}
+
+
+@pytest.mark.parametrize("function", scenarios.FUNCTIONS, ids=lambda f: f.name)
+def test_a_cold_start_imports_only_its_own_domain(function: scenarios.Function, tmp_path: Path) -> None:
+    # Given the function's representative event and the environment the stack gives it
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(function.representative()))
+    spec = tmp_path / "spec.json"
+    code_dir = str(REPO / "functions")
+    spec.write_text(
+        json.dumps({"mode": "cold", "code_dir": code_dir, "event": str(event), "handler": function.handler})
+    )
+    out = tmp_path / "out.json"
+    environment = {**os.environ, **scenarios.environment(), "PYTHONPATH": str(REPO)}
+
+    # When a fresh interpreter handles it
+    subprocess.run([sys.executable, "-m", "bench.child", str(spec), str(out)], env=environment, check=True, timeout=120)
+    result = json.loads(out.read_text())
+
+    # Then it raised its alert having loaded exactly the modules of its own domain
+    assert result["result"]["published"] == [function.alert]
+    loaded = {name for name in result["modules"] if name == "ami_guard" or name.startswith("ami_guard.")}
+    assert loaded == EXPECTED[function.name]
