@@ -124,15 +124,15 @@ _PRINCIPAL_KEYS: dict[str, tuple[str, ...]] = {
 
 def _principals(value: Any) -> Principals:
     """Principals from `{"items": [{"group": "all"}, {"userId": "1234..."}]}`, a bare list, or flat keys."""
-    found: dict[str, list[str]] = {name: [] for name in _PRINCIPAL_KEYS}
+    # dicts as ordered sets: a share with thousands of accounts is read in linear time, first occurrence kept
+    found: dict[str, dict[str, None]] = {name: {} for name in _PRINCIPAL_KEYS}
     for item in _items(value) or ([value] if isinstance(value, Mapping) else []):
         if not isinstance(item, Mapping):
             continue
         for name, keys in _PRINCIPAL_KEYS.items():
             for key in keys:
                 for text in _strings(item.get(key)):
-                    if text not in found[name]:
-                        found[name].append(text)
+                    found[name].setdefault(text)
     return Principals(**{name: tuple(values) for name, values in found.items()})
 
 
