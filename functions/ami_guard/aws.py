@@ -9,7 +9,6 @@ way round: there every error but throttling and 5xx is final (a tag is never wor
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from ami_guard.alerts import Alert
 from ami_guard.engine import ActionFailed, ImageFacts, LookupUnavailable, SnapshotFacts
+from ami_guard.findings import is_region
 
 if TYPE_CHECKING:  # imported where used: only the launch guard reads instance types, launches and templates
     from ami_guard.events.principals import Principals
@@ -63,7 +63,6 @@ RETRYABLE_ERRORS = frozenset(
     }
 )
 """Throttling and server-side errors: a retry may cure them. On the tagging path every other error is final."""
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")  # fullmatch: no trailing newline, ASCII digits
 
 ClientFactory = Callable[[str, str], Any]
 
@@ -122,9 +121,11 @@ def _not_retryable(exc: ClientError) -> str | None:
     return _reason(exc)
 
 
-def _check_region(region: str) -> None:
-    if not _REGION.fullmatch(region):
-        raise LookupUnavailable(f"{region!r} is not an AWS region")
+def _check_region(region: str, refusal: type[Exception] = LookupUnavailable) -> None:
+    """A region from a record reaches boto3 only in AWS's format (a crafted one fails the read or the action,
+    never the invocation): the same test as the links and ARNs of an alert, `findings.is_region`."""
+    if not is_region(region):
+        raise refusal(f"{region!r} is not an AWS region")
 
 
 class InstanceTypeCatalog:
@@ -274,8 +275,7 @@ class Ec2Actions:
             + [{"OrganizationArn": a} for a in principals.organization_arns]
             + [{"OrganizationalUnitArn": a} for a in principals.ou_arns]
         )
-        if not _REGION.fullmatch(region):
-            raise ActionFailed(f"{region!r} is not an AWS region")
+        _check_region(region, ActionFailed)
         if not remove:
             return self._lookups.launch_permissions(image_id, region)
         try:
@@ -292,8 +292,7 @@ class Ec2Actions:
     def add_tags(self, resource_ids: tuple[str, ...], region: str, tags: Mapping[str, str]) -> None:
         """CreateTags; any refusal a retry will not cure (TagLimitExceeded, InvalidParameterValue, access
         denied, a vanished image or snapshot...) becomes ActionFailed, reported in the alert."""
-        if not _REGION.fullmatch(region):
-            raise ActionFailed(f"{region!r} is not an AWS region")
+        _check_region(region, ActionFailed)
         try:
             self._clients("ec2", region).create_tags(
                 Resources=list(resource_ids), Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
