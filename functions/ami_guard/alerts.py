@@ -342,12 +342,8 @@ def _render(finding: Finding, call: ApiCall, limits: Limits, log_group: str | No
     )
 
 
-def subject(finding: Finding, call: ApiCall) -> str:
-    """`[CRITICAL] AMI ami-0abc made public in eu-west-1 (123456789012)`: ASCII, one line, < 100 characters."""
-    return subject_line(finding.severity.name, finding.title, call.account)
-
-
 def subject_line(severity: str, title: str, account: str | None) -> str:
+    """`[CRITICAL] AMI ami-0abc made public in eu-west-1 (123456789012)`: ASCII, one line, < 100 characters."""
     suffix = f" ({_ascii_line(account)[:20]})" if account else ""
     head = f"[{severity}] "
     title = _ascii_line(title)

@@ -57,13 +57,13 @@ def top_lines(email: str) -> list[str]:
 
 
 def test_subject_reads_like_the_documented_example() -> None:
-    subject = alerts.subject(finding(f"AMI ami-0abc made public in {r.REGION}"), CALL)
+    subject = alerts.render(finding(f"AMI ami-0abc made public in {r.REGION}"), CALL).subject
     assert subject == f"[CRITICAL] AMI ami-0abc made public in {r.REGION} ({r.ACCOUNT})"
 
 
 @pytest.mark.parametrize("title", ["x" * 300, "AMI \u00e9t\u00e9 \U0001f600 made\npublic\tnow", ""])
 def test_subject_is_one_ascii_line_under_100_characters(title: str) -> None:
-    subject = alerts.subject(finding(title), CALL)
+    subject = alerts.render(finding(title), CALL).subject
     assert len(subject) < 100
     assert subject.isascii() and "\n" not in subject and "\t" not in subject
     assert subject.startswith("[CRITICAL] ") and subject.endswith(f"({r.ACCOUNT})")
