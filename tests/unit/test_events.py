@@ -6,15 +6,16 @@ import pytest
 from ami_guard.events import (
     Envelope,
     GuardChange,
+    PermissionChange,
     Principals,
     SkipEvent,
-    create_volume_permission_change,
     guard_change,
     iter_records,
-    launch_permission_change,
     launches,
     new_image,
     parse_call,
+    read_create_volume_permission_change,
+    read_launch_permission_change,
 )
 from tests import records as r
 
@@ -87,8 +88,8 @@ def test_launch_permission_items_are_read() -> None:
             {"organizationalUnitArn": "arn:aws:organizations::1:ou/o-1/ou-1"},
         ],
     )
-    change = launch_permission_change(_call(rec))
-    assert change is not None
+    change = read_launch_permission_change(_call(rec))
+    assert isinstance(change, PermissionChange)
     assert change.resource_id == "ami-1"
     assert change.added.public
     assert change.added.user_ids == ("444455556666",)
@@ -107,8 +108,8 @@ def test_launch_permission_items_are_read() -> None:
 )
 def test_other_attributes_and_odd_shapes_are_not_launch_permission_changes(request_parameters: object) -> None:
     rec = r.record("ModifyImageAttribute", request_parameters)  # type: ignore[arg-type]
-    change = launch_permission_change(_call(rec))
-    assert change is None or not change.added
+    change = read_launch_permission_change(_call(rec))
+    assert not isinstance(change, PermissionChange) or not change.added
 
 
 def test_older_operation_type_form_is_understood() -> None:
@@ -122,8 +123,8 @@ def test_older_operation_type_form_is_understood() -> None:
             "userId": {"items": [{"userId": "444455556666"}]},
         },
     )
-    change = launch_permission_change(_call(rec))
-    assert change is not None
+    change = read_launch_permission_change(_call(rec))
+    assert isinstance(change, PermissionChange)
     assert change.added == Principals(groups=("all",), user_ids=("444455556666",))
 
 
@@ -136,14 +137,14 @@ def test_removal_lands_in_removed() -> None:
             "launchPermission": {"remove": {"items": [{"group": "all"}]}},
         },
     )
-    change = launch_permission_change(_call(rec))
-    assert change is not None and change.removed.public and not change.added
+    change = read_launch_permission_change(_call(rec))
+    assert isinstance(change, PermissionChange) and change.removed.public and not change.added
 
 
 def test_create_volume_permission_upper_case_attribute() -> None:
     rec = r.modify_snapshot_attribute("snap-1", [{"userId": "444455556666"}])
-    change = create_volume_permission_change(_call(rec))
-    assert change is not None and change.resource_id == "snap-1"
+    change = read_create_volume_permission_change(_call(rec))
+    assert isinstance(change, PermissionChange) and change.resource_id == "snap-1"
     assert change.added.user_ids == ("444455556666",)
 
 

@@ -51,12 +51,6 @@ if TYPE_CHECKING:  # what __getattr__ below provides, for the type checker
         UnreadChange as UnreadChange,
     )
     from ami_guard.events.permissions import (
-        create_volume_permission_change as create_volume_permission_change,
-    )
-    from ami_guard.events.permissions import (
-        launch_permission_change as launch_permission_change,
-    )
-    from ami_guard.events.permissions import (
         read_create_volume_permission_change as read_create_volume_permission_change,
     )
     from ami_guard.events.permissions import (
@@ -89,8 +83,6 @@ _WHERE = {
         (
             "PermissionChange",
             "UnreadChange",
-            "create_volume_permission_change",
-            "launch_permission_change",
             "read_create_volume_permission_change",
             "read_launch_permission_change",
         ),

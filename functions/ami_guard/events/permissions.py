@@ -37,18 +37,6 @@ _OTHER_IMAGE_ATTRIBUTES = ("description", "kernel", "ramdisk", "productcodes", "
 _OTHER_SNAPSHOT_ATTRIBUTES = ("productcodes", "product_codes")
 
 
-def launch_permission_change(call: ApiCall) -> PermissionChange | None:
-    """The launch-permission change a ModifyImageAttribute makes, or None (another attribute, or unreadable)."""
-    change = read_launch_permission_change(call)
-    return change if isinstance(change, PermissionChange) else None
-
-
-def create_volume_permission_change(call: ApiCall) -> PermissionChange | None:
-    """The create-volume-permission change a ModifySnapshotAttribute makes, or None."""
-    change = read_create_volume_permission_change(call)
-    return change if isinstance(change, PermissionChange) else None
-
-
 def read_launch_permission_change(call: ApiCall) -> PermissionChange | UnreadChange | None:
     """The launch-permission change; None when the record names another attribute (nothing to check); or why
     the record does not say."""
