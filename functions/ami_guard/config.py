@@ -22,6 +22,9 @@ _OU = rf"^arn:{_PARTITION}:organizations::\d{{12}}:ou/(o-[a-z0-9]{{10,32}})/ou-[
 _TOPIC_ARN = rf"^arn:{_PARTITION}:sns:[a-z]{{2}}(-[a-z]+)+-\d{{1,2}}:\d{{12}}:[A-Za-z0-9_-]{{1,256}}(\.fifo)?$"
 _EMAIL = r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$"
 _CONTROL = r"[\x00-\x1f\x7f]"
+_ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
+_OU_ID = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
+_REGION = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
 
 KNOWN_KEYS = (
     "trustedAccounts",
@@ -32,7 +35,22 @@ KNOWN_KEYS = (
     "copyTags",
     "requiredTags",
     "operationsTopicArn",
+    "organization",
+    "trustOwnOrganization",
 )
+ORGANIZATION_KEYS = ("organizationId", "hubAccount", "hubRegion", "regions", "organizationalUnits")
+
+
+class Organization(NamedTuple):
+    """Organization mode: a hub in one region of the security account, members in every account and region."""
+
+    organization_id: str
+    hub_account: str
+    hub_region: str
+    regions: tuple[str, ...]
+    """The regions guarded in every member account (the hub region among them)."""
+    organizational_units: tuple[str, ...] = ()
+    """The OUs (or the root, r-...) whose accounts the member StackSet deploys to, automatically on joining."""
 
 
 class ConfigError(ValueError):
@@ -48,6 +66,9 @@ class Policy(NamedTuple):
     copy_tags: bool = True
     required_tags: tuple[str, ...] = ()
     operations_topic_arn: str | None = None
+    organization: Organization | None = None
+    trust_own_organization: bool = False
+    """A share with any account of the own organization, the organization or one of its OUs is trusted."""
 
     def is_trusted_account(self, account_id: str, owner_account: str | None) -> bool:
         return account_id == owner_account or account_id in self.trusted_accounts
@@ -56,12 +77,16 @@ class Policy(NamedTuple):
         """An organization ARN, or an OU ARN that is itself trusted or lies in a trusted organization."""
         if arn in self.trusted_organizations:
             return True
-        ou = re.match(_OU, arn)
+        own = self.organization.organization_id if self.organization and self.trust_own_organization else None
+        whole = re.fullmatch(_ORGANIZATION, arn)
+        if whole is not None:
+            return whole.group(1) == own
+        ou = re.fullmatch(_OU, arn)
         if ou is None:
             return False
         org_id = ou.group(1)
-        return any(
-            (m := re.match(_ORGANIZATION, trusted)) is not None and m.group(1) == org_id
+        return org_id == own or any(
+            (m := re.fullmatch(_ORGANIZATION, trusted)) is not None and m.group(1) == org_id
             for trusted in self.trusted_organizations
         )
 
@@ -81,6 +106,12 @@ def parse_policy(block: Any) -> Policy:
     if unknown:
         names = ", ".join(map(repr, unknown))
         raise ConfigError(f"{contract.CONTEXT_KEY}: unknown key(s) {names}; known keys: {', '.join(KNOWN_KEYS)}")
+    organization = _organization(block.get("organization"))
+    trust_own = _boolean(block, "trustOwnOrganization", default=organization is not None)
+    if trust_own and organization is None:
+        raise ConfigError(
+            "trustOwnOrganization: true needs the organization block (the accounts come from its Organizations)"
+        )
     return Policy(
         trusted_accounts=frozenset(_strings(block, "trustedAccounts", _check_account)),
         trusted_organizations=frozenset(_strings(block, "trustedOrganizations", _check_organization)),
@@ -90,6 +121,57 @@ def parse_policy(block: Any) -> Policy:
         copy_tags=_boolean(block, "copyTags", default=True),
         required_tags=tuple(_strings(block, "requiredTags", _check_tag_key)),
         operations_topic_arn=_topic_arn(block.get("operationsTopicArn")),
+        organization=organization,
+        trust_own_organization=trust_own,
+    )
+
+
+def _organization(value: Any) -> Organization | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"organization: expected an object, got {value!r}")
+    unknown = sorted(set(value) - set(ORGANIZATION_KEYS))
+    if unknown:
+        names = ", ".join(map(repr, unknown))
+        raise ConfigError(f"organization: unknown key(s) {names}; known keys: {', '.join(ORGANIZATION_KEYS)}")
+    missing = [key for key in ORGANIZATION_KEYS if key not in value]
+    if missing:
+        raise ConfigError(f"organization: missing key(s) {', '.join(missing)}")
+
+    def one(key: str, pattern: str, what: str) -> str:
+        item = value[key]
+        if not isinstance(item, str) or not re.fullmatch(pattern, item):
+            raise ConfigError(f"organization.{key}: {item!r} is not {what}")
+        return item
+
+    organization_id = one("organizationId", _ORGANIZATION_ID, "an organization id (o-...)")
+    hub_account = one("hubAccount", _ACCOUNT, "a 12-digit AWS account id")
+    hub_region = one("hubRegion", _REGION, "an AWS region (eu-west-1)")
+    regions = _strings(
+        value,
+        "regions",
+        lambda r: None if re.fullmatch(_REGION, r) else "is not an AWS region",
+        label="organization.regions",
+    )
+    units = _strings(
+        value,
+        "organizationalUnits",
+        lambda u: None if re.fullmatch(_OU_ID, u) else "is not an OU id (ou-...) or root id (r-...)",
+        label="organization.organizationalUnits",
+    )
+    if not regions:
+        raise ConfigError("organization.regions: list at least one region to guard")
+    if hub_region not in regions:
+        raise ConfigError(f"organization.regions: must include the hubRegion {hub_region!r}")
+    if not units:
+        raise ConfigError("organization.organizationalUnits: list at least one OU (or the root) to deploy members to")
+    return Organization(
+        organization_id=organization_id,
+        hub_account=hub_account,
+        hub_region=hub_region,
+        regions=tuple(regions),
+        organizational_units=tuple(units),
     )
 
 
@@ -102,6 +184,25 @@ def to_environment(policy: Policy) -> dict[str, str]:
         contract.ENV_REMEDIATE: "true" if policy.remediate else "false",
         contract.ENV_COPY_TAGS: "true" if policy.copy_tags else "false",
         contract.ENV_REQUIRED_TAGS: json.dumps(list(policy.required_tags)),
+        **(
+            {
+                contract.ENV_ORGANIZATION: json.dumps(organization_block(policy.organization)),
+                contract.ENV_TRUST_OWN_ORGANIZATION: "true" if policy.trust_own_organization else "false",
+            }
+            if policy.organization is not None
+            else {}
+        ),
+    }
+
+
+def organization_block(organization: Organization) -> dict[str, Any]:
+    """The organization block as cdk.json spells it (parse_policy's input)."""
+    return {
+        "organizationId": organization.organization_id,
+        "hubAccount": organization.hub_account,
+        "hubRegion": organization.hub_region,
+        "regions": list(organization.regions),
+        "organizationalUnits": list(organization.organizational_units),
     }
 
 
@@ -115,6 +216,15 @@ def from_environment(env: Mapping[str, str]) -> Policy:
         required_tags = json.loads(env.get(contract.ENV_REQUIRED_TAGS) or "[]")
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{contract.ENV_REQUIRED_TAGS}: not valid JSON ({exc})") from None
+    organization: dict[str, Any] = {}
+    if env.get(contract.ENV_ORGANIZATION):
+        try:
+            organization = {
+                "organization": json.loads(env[contract.ENV_ORGANIZATION]),
+                "trustOwnOrganization": env.get(contract.ENV_TRUST_OWN_ORGANIZATION, "true"),
+            }
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{contract.ENV_ORGANIZATION}: not valid JSON ({exc})") from None
     return parse_policy(
         {
             "trustedAccounts": split(contract.ENV_TRUSTED_ACCOUNTS),
@@ -123,12 +233,14 @@ def from_environment(env: Mapping[str, str]) -> Policy:
             "remediate": env.get(contract.ENV_REMEDIATE, "false"),
             "copyTags": env.get(contract.ENV_COPY_TAGS, "true"),
             "requiredTags": required_tags,
+            **organization,
         }
     )
 
 
-def _strings(block: Mapping[str, Any], key: str, check: Any) -> list[str]:
+def _strings(block: Mapping[str, Any], key: str, check: Any, *, label: str | None = None) -> list[str]:
     values = block.get(key, [])
+    key = label or key
     if values is None:
         return []
     if isinstance(values, str) or not isinstance(values, list):
@@ -146,17 +258,17 @@ def _strings(block: Mapping[str, Any], key: str, check: Any) -> list[str]:
 
 
 def _check_account(value: str) -> str | None:
-    return None if re.match(_ACCOUNT, value) else "is not a 12-digit AWS account id"
+    return None if re.fullmatch(_ACCOUNT, value) else "is not a 12-digit AWS account id"
 
 
 def _check_organization(value: str) -> str | None:
-    if re.match(_ORGANIZATION, value) or re.match(_OU, value):
+    if re.fullmatch(_ORGANIZATION, value) or re.fullmatch(_OU, value):
         return None
     return "is not an organization ARN (arn:aws:organizations::<management account>:organization/o-...) or OU ARN"
 
 
 def _check_email(value: str) -> str | None:
-    return None if re.match(_EMAIL, value) else "is not an email address"
+    return None if re.fullmatch(_EMAIL, value) else "is not an email address"
 
 
 def _check_tag_key(value: str) -> str | None:
@@ -172,7 +284,7 @@ def _check_tag_key(value: str) -> str | None:
 def _topic_arn(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not re.match(_TOPIC_ARN, value):
+    if not isinstance(value, str) or not re.fullmatch(_TOPIC_ARN, value):
         raise ConfigError(
             f"operationsTopicArn: {value!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
         )

@@ -24,6 +24,10 @@ ENV_MIN_SEVERITY = "AMI_GUARD_MIN_SEVERITY"
 ENV_REMEDIATE = "AMI_GUARD_REMEDIATE"
 ENV_COPY_TAGS = "AMI_GUARD_COPY_TAGS"
 ENV_REQUIRED_TAGS = "AMI_GUARD_REQUIRED_TAGS"
+# Organization mode only (absent in a standalone deployment): the organization block as JSON, and whether the
+# organization's own accounts, OUs and the organization itself are trusted.
+ENV_ORGANIZATION = "AMI_GUARD_ORGANIZATION"
+ENV_TRUST_OWN_ORGANIZATION = "AMI_GUARD_TRUST_OWN_ORGANIZATION"
 
 POWERTOOLS_SERVICE_NAME = "ami-guard"
 METRICS_NAMESPACE = "AmiGuard"

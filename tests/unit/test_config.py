@@ -53,6 +53,9 @@ def test_json_text_from_cdk_context_flag_is_accepted() -> None:
         ({"requiredTags": ["aws:createdBy"]}, "requiredTags", "aws:createdBy"),
         ({"requiredTags": ["x" * 129]}, "requiredTags", "xxxx"),
         ({"trustedAcounts": []}, "trustedAcounts", "trustedAcounts"),
+        # `$` alone would let a trailing newline through: every pattern is matched in full
+        ({"trustedAccounts": ["123456789012\n"]}, "trustedAccounts", "123456789012"),
+        ({"alertEmails": ["sec@example.com\n"]}, "alertEmails", "sec@example.com"),
     ],
 )
 def test_bad_values_name_the_key_and_the_value(block: dict[str, object], key: str, bad: str) -> None:
@@ -94,3 +97,72 @@ def test_owner_account_is_always_trusted() -> None:
     policy = Policy()
     assert policy.is_trusted_account("111122223333", "111122223333")
     assert not policy.is_trusted_account("444455556666", "111122223333")
+
+
+ORGANIZATION = {
+    "organizationId": "o-abcdefghij",
+    "hubAccount": "111111111111",
+    "hubRegion": "eu-west-1",
+    "regions": ["eu-west-1", "us-east-1"],
+    "organizationalUnits": ["ou-ab12-cdefghij"],
+}
+
+
+def test_organization_block_turns_on_trust_of_the_own_organization() -> None:
+    # Given an organization block and no trustOwnOrganization / When parsed / Then own OUs and the org are trusted
+    policy = parse_policy({"organization": ORGANIZATION})
+    assert policy.organization is not None and policy.organization.hub_region == "eu-west-1"
+    assert policy.trust_own_organization is True
+    assert policy.is_trusted_organization(ORG)
+    assert policy.is_trusted_organization(OU_IN_ORG)
+    assert not policy.is_trusted_organization(OU_ELSEWHERE)
+    assert not policy.is_trusted_organization("arn:aws:organizations::222222222222:organization/o-zzzzzzzzzz")
+
+
+def test_trust_own_organization_off_trusts_only_what_is_listed() -> None:
+    policy = parse_policy({"organization": ORGANIZATION, "trustOwnOrganization": False})
+    assert not policy.is_trusted_organization(ORG)
+    assert not policy.is_trusted_organization(OU_IN_ORG)
+
+
+def test_standalone_trusts_no_organization_by_default() -> None:
+    assert parse_policy({}).trust_own_organization is False
+    assert not parse_policy({}).is_trusted_organization(ORG)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "bad"),
+    [
+        ({"organizationId": "abcdefghij"}, "organization.organizationId", "abcdefghij"),
+        ({"hubAccount": "1111"}, "organization.hubAccount", "1111"),
+        ({"hubRegion": "eu-west-1\n"}, "organization.hubRegion", "eu-west-1"),
+        ({"regions": ["eu-west-1", "mars-1"]}, "organization.regions", "mars-1"),
+        ({"regions": ["us-east-1"]}, "organization.regions", "eu-west-1"),
+        ({"regions": []}, "organization.regions", "at least one"),
+        ({"organizationalUnits": ["sales"]}, "organization.organizationalUnits", "sales"),
+        ({"organizationalUnits": []}, "organization.organizationalUnits", "at least one"),
+        ({"hubAcount": "111111111111"}, "organization", "hubAcount"),
+    ],
+)
+def test_bad_organization_values_name_the_key_and_the_value(change: dict[str, object], key: str, bad: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_policy({"organization": {**ORGANIZATION, **change}})
+    assert key in str(caught.value)
+    assert bad in str(caught.value)
+
+
+def test_organization_block_needs_every_key() -> None:
+    with pytest.raises(ConfigError, match="missing key.*hubRegion"):
+        parse_policy({"organization": {k: v for k, v in ORGANIZATION.items() if k != "hubRegion"}})
+
+
+def test_trust_own_organization_without_organization_is_refused() -> None:
+    with pytest.raises(ConfigError, match="trustOwnOrganization"):
+        parse_policy({"trustOwnOrganization": True})
+
+
+def test_organization_survives_the_environment_round_trip() -> None:
+    policy = parse_policy({"organization": ORGANIZATION, "trustOwnOrganization": False})
+    env = to_environment(policy)
+    assert from_environment(env) == policy
+    assert contract.ENV_ORGANIZATION not in to_environment(parse_policy({}))
