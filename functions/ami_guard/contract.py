@@ -113,3 +113,37 @@ ENV_WATCH_TRAILS = "AMI_GUARD_WATCH_TRAILS"  # "true": every trail of the accoun
 def guard_role_prefix(stack_name: str, guard: str) -> str:
     """The fixed start of a guard role's name; the region it is deployed in follows (IAM names are global)."""
     return f"{stack_name}-{guard}-"
+
+
+# Organization mode: names the hub stack, the member stack and the hub functions share.
+MEMBER_STACK_NAME = "AmiGuardMember"
+"""The member stack: the StackSet's instances and the management account's plain `cdk deploy` carry this name."""
+ENV_MEMBER_ROLE_PREFIX = "AMI_GUARD_MEMBER_ROLE_PREFIX"
+"""Hub functions: the member role to assume is arn:<partition>:iam::<event account>:role/<prefix><event region>."""
+CLOUDFORMATION_SOURCE = "cloudformation.amazonaws.com"
+STACK_SET_TAMPER_EVENTS = ("DeleteStackInstances", "UpdateStackInstances", "DeleteStackSet", "UpdateStackSet")
+ENV_WATCHED_STACK_SETS = "AMI_GUARD_WATCHED_STACK_SETS"  # StackSet names (organization mode, hub only)
+
+
+def member_role_prefix(member_stack_name: str = MEMBER_STACK_NAME) -> str:
+    """The member role's name without its region (one role per region: IAM names are global to the account)."""
+    return f"{member_stack_name}-Access-"
+
+
+def member_forwarder_role_prefix(member_stack_name: str = MEMBER_STACK_NAME) -> str:
+    """The role EventBridge uses to put a member's events on the hub bus, one per region."""
+    return f"{member_stack_name}-Forwarder-"
+
+
+def member_rule_names(member_stack_name: str = MEMBER_STACK_NAME) -> tuple[str, str]:
+    """(the rule that forwards the watched EC2 calls, the rule that forwards changes to the member's own rules and
+    roles): each forwards the other's deletion, since a rule cannot forward its own."""
+    return f"{member_stack_name}-ForwardRule", f"{member_stack_name}-WatchRule"
+
+
+def hub_bus_name(stack_name: str) -> str:
+    return f"{stack_name}-Hub"
+
+
+def stack_set_name(stack_name: str) -> str:
+    return f"{stack_name}-Members"
