@@ -15,6 +15,9 @@ A value from a CloudTrail record is data, never layout:
   Whatever was cut is named in the document's `truncated` field and in the email, with where the finding is
   whole: the CloudTrail record (by event id) and the guard function's log (`full_finding_log`, written by the
   guard before it publishes).
+  An alert that fits whole at FULL (the common case) needs nothing more than this module; the other levels, the
+  full-finding log and the "shortened" notes are in `alerts_oversize`, imported on the first alert that needs
+  them (a cold start compiles every module it imports: issue 8).
 - Never layout. In the email every value from the record stands on a line that starts with our text or our
   indentation; newlines, carriage returns, other control and format characters (U+2028/2029, NEL,
   bidirectional overrides...) are written as escapes (`one_line`), and values are double-quoted, standalone
@@ -29,11 +32,17 @@ import math
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ami_guard.events import ApiCall
 from ami_guard.findings import Finding
+
+if TYPE_CHECKING:  # what __getattr__ below provides from alerts_oversize, for the type checker
+    from ami_guard.alerts_oversize import EXACT as EXACT
+    from ami_guard.alerts_oversize import LEVELS as LEVELS
+    from ami_guard.alerts_oversize import REDUCED as REDUCED
+    from ami_guard.alerts_oversize import TIGHT as TIGHT
+    from ami_guard.alerts_oversize import full_finding_log as full_finding_log
 
 SCHEMA = "ami-guard/alert/v1"
 SUBJECT_MAX = 99  # SNS: "must be less than 100 characters"
@@ -48,8 +57,7 @@ SECTIONS = ("WHAT HAPPENED", "WHO", "WHEN", "RESOURCES", "EVIDENCE", "ACTION TAK
 SHORTENED_SECTION = "SHORTENED"
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """How much of a record's values one alert shows (characters, entries, keys, levels)."""
 
     text: int  # one value from the record
@@ -64,16 +72,22 @@ class Limits:
 
 
 FULL = Limits(text=1024, ident=1024, items=25, keys=50, depth=6, title=300, prose=4000, resources=25)
-TIGHT = Limits(text=128, ident=128, items=5, keys=10, depth=3, title=200, prose=1000, resources=5)
-REDUCED = Limits(text=32, ident=128, items=3, keys=5, depth=2, title=200, prose=200, resources=3, reduced=True)
-LEVELS = (FULL, TIGHT, REDUCED)
-_ALL = sys.maxsize
-EXACT = Limits(text=_ALL, ident=_ALL, items=_ALL, keys=_ALL, depth=_ALL, title=_ALL, prose=_ALL, resources=_ALL)
 MORE_KEY = "…"
+_OVERSIZE = frozenset(("TIGHT", "REDUCED", "LEVELS", "EXACT", "full_finding_log"))
 
 
-@dataclass(frozen=True)
-class Alert:
+def __getattr__(name: str) -> Any:
+    """The names that moved to alerts_oversize, imported on first use."""
+    if name not in _OVERSIZE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from ami_guard import alerts_oversize
+
+    value = getattr(alerts_oversize, name)
+    globals()[name] = value
+    return value
+
+
+class Alert(NamedTuple):
     subject: str
     document: dict[str, Any]
     email: str
@@ -278,6 +292,8 @@ def document(
         "truncated": None,
     }
     if b.count or limits.reduced:
+        from ami_guard.alerts_oversize import _where_in_full
+
         doc["truncated"] = {
             "count": b.count,
             "values": [cut(note, 200) for note in b.notes],
@@ -287,41 +303,15 @@ def document(
     return doc
 
 
-def _where_in_full(call: ApiCall, finding: Finding, logged: bool, log_group: str | None) -> str:
-    event_id = cut(call.event_id, LOG_EVENT_ID_MAX)
-    record = f"every value is whole in the CloudTrail record with event id {event_id}"
-    if not logged:
-        return record
-    log = f"log group {log_group}" if log_group else "the guard function's log"
-    return (
-        f"{record}, and the finding is in {log}: "
-        f"the '{FULL_FINDING_LOG}' lines with this event_id and rule_id {finding.rule_id}"
-    )
-
-
-def full_finding_log(finding: Finding, call: ApiCall) -> list[dict[str, Any]]:
-    """The exact (unbounded) document as log entries: JSON text in parts that each fit one CloudWatch event.
-
-    Join the `finding` of parts 1..`parts` to read it back.
-    """
-    text = json.dumps(document(finding, call, EXACT), sort_keys=True, default=str)
-    parts = [text[i : i + FULL_FINDING_PART_CHARS] for i in range(0, len(text), FULL_FINDING_PART_CHARS)]
-    event_id = cut(call.event_id, LOG_EVENT_ID_MAX)
-    return [
-        {"event_id": event_id, "rule_id": finding.rule_id, "part": n, "parts": len(parts), "finding": part}
-        for n, part in enumerate(parts, 1)
-    ]
-
-
 def render(finding: Finding, call: ApiCall, *, log_group: str | None = None) -> Alert:
     """The alert to publish: at the first level of LEVELS whose Publish request fits PUBLISH_BUDGET_BYTES (REDUCED
     always does). Its caller logs `full_finding_log` when the alert is `truncated`; `log_group` names where."""
-    alert = _render(finding, call, LEVELS[0], log_group)
-    for limits in LEVELS[1:]:
-        if alert.publish_bytes() <= PUBLISH_BUDGET_BYTES:
-            break
-        alert = _render(finding, call, limits, log_group)
-    return alert
+    alert = _render(finding, call, FULL, log_group)
+    if alert.publish_bytes() <= PUBLISH_BUDGET_BYTES:
+        return alert
+    from ami_guard.alerts_oversize import fit
+
+    return fit(finding, call, log_group)
 
 
 def _render(finding: Finding, call: ApiCall, limits: Limits, log_group: str | None) -> Alert:
@@ -464,6 +454,8 @@ def email_text(doc: dict[str, Any], more_values: Iterable[str] = ()) -> str:
     lines = [f"[{doc['severity']}] {_prose(doc['title'], values)}", ""]
     truncated = doc.get("truncated")
     if truncated:
+        from ami_guard.alerts_oversize import _shortened
+
         lines += [SHORTENED_SECTION, *_shortened(truncated), ""]
     lines += [SECTIONS[0], f"  {_prose(doc['description'], values)}", "", SECTIONS[1], f"  {who}"]
     if via:
@@ -492,14 +484,3 @@ def email_text(doc: dict[str, Any], more_values: Iterable[str] = ()) -> str:
     account = quoted(doc["account"]) if doc["account"] else "unknown"
     lines.append(f"-- AMI Guard | rule {doc['rule_id']} | account {account} | region {quoted(doc['region'])}")
     return "\n".join(lines)
-
-
-def _shortened(truncated: Mapping[str, Any]) -> Iterable[str]:
-    if truncated["reduced"]:
-        yield "  This alert was reduced to fit SNS's 256 KB message limit: values are cut short and some left out."
-    yield f"  {truncated['count']} value(s) were too long for an alert and were cut (marked …):"
-    for note in truncated["values"]:
-        yield f"    {one_line(note)}"
-    if truncated["count"] > len(truncated["values"]):
-        yield f"    and {truncated['count'] - len(truncated['values'])} more"
-    yield f"  In full: {one_line(truncated['full'])}."

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ami_guard import contract
 from bench import scenarios
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,9 @@ COMMON = {
     "ami_guard.settings",
     "ami_guard.watched",
 }
+# What no function loads for an alert that fits whole at the FULL level (every representative event's alert):
+# the smaller levels, the full-finding log and the SHORTENED section, split out of alerts to spare the compile.
+RARE = {"ami_guard.alerts_oversize"}
 EXPECTED = {
     "permission": COMMON
     | {
@@ -92,4 +96,37 @@ def test_a_cold_start_imports_only_its_own_domain(function: scenarios.Function, 
     # Then it raised its alert having loaded exactly the modules of its own domain
     assert result["result"]["published"] == [function.alert]
     loaded = {name for name in result["modules"] if name == "ami_guard" or name.startswith("ami_guard.")}
+    assert loaded & RARE == set()
     assert loaded == EXPECTED[function.name]
+
+
+def test_an_alert_that_does_not_fit_whole_loads_the_rare_path(tmp_path: Path) -> None:
+    # Given the permission guard's representative event with a value longer than the FULL level keeps
+    event = scenarios.PERMISSION.representative()
+    event["detail"]["userAgent"] = "u" * 2000
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    spec = tmp_path / "spec.json"
+    code_dir = str(REPO / "functions")
+    spec.write_text(
+        json.dumps({"mode": "cold", "code_dir": code_dir, "event": str(path), "handler": contract.PERMISSION_HANDLER})
+    )
+    out = tmp_path / "out.json"
+    environment = {**os.environ, **scenarios.environment(), "PYTHONPATH": str(REPO)}
+
+    # When a fresh interpreter handles it
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.child", str(spec), str(out)],
+        env=environment,
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+    result = json.loads(out.read_text())
+
+    # Then the alert went out cut, the full finding was logged, and only then was the rare path imported
+    assert result["result"]["published"] == ["ami-public"]
+    logged = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert [entry["part"] for entry in logged if entry.get("message") == "Full finding"] == [1]
+    assert "ami_guard.alerts_oversize" in result["modules"]
