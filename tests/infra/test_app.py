@@ -117,3 +117,16 @@ def test_documented_organization_example_synthesizes_hub_member_and_stack_set_te
     hub_bus = "arn:${AWS::Partition}:events:eu-west-1:222233334444:event-bus/AmiGuard-Hub"
     forwarded = "RegisterImage, CopyImage, CreateImage, DisableRule, DeleteRule, PutRule, RemoveTargets, PutTargets"
     assert f"{forwarded} -> {hub_bus}" in out
+
+
+def test_standalone_synthesis_loads_nothing_of_organization_mode() -> None:
+    script = (
+        "import json, sys; from aws_cdk import App; import app; "
+        f"app.build(App(context={{'amiGuard': json.loads({json.dumps(json.dumps(DEFAULT_BLOCK))})}})); "
+        "print(sorted(m for m in ('cdk_stacksets', 'stacks.hub_stack', 'stacks.member_stack') if m in sys.modules))"
+    )
+
+    result = run(["-c", script], {})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
