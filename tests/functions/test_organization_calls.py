@@ -55,35 +55,36 @@ def record_member_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str,
 
 
 Path = Callable[[Organization], dict[str, Any]]
+"""Sets the organization up for one path and returns the event to deliver."""
 
 
-def public_image(org: Organization) -> dict[str, Any]:
-    image = org.make_image(org.member)
-    org.ec2(org.member).modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
-    return in_account(r.modify_image_attribute(image, [{"group": "all"}]), org.member)
+def public_image(guarded: Organization) -> dict[str, Any]:
+    image = guarded.make_image(guarded.member)
+    guarded.ec2(guarded.member).modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
+    return in_account(r.modify_image_attribute(image, [{"group": "all"}]), guarded.member)
 
 
-def sibling_share(org: Organization) -> dict[str, Any]:
-    return share(org, org.make_image(org.member), org.sibling)
+def sibling_share(guarded: Organization) -> dict[str, Any]:
+    return share(guarded, guarded.make_image(guarded.member), guarded.sibling)
 
 
-def outside_share(org: Organization) -> dict[str, Any]:
-    return share(org, org.make_image(org.member), OUTSIDER)
+def outside_share(guarded: Organization) -> dict[str, Any]:
+    return share(guarded, guarded.make_image(guarded.member), OUTSIDER)
 
 
-def paravirtual_launch(org: Organization) -> dict[str, Any]:
-    image = org.make_image(org.member)
-    return in_account(r.run_instances(image, "m5.large", virtualization_type=None), org.member)
+def paravirtual_launch(guarded: Organization) -> dict[str, Any]:
+    image = guarded.make_image(guarded.member)
+    return in_account(r.run_instances(image, "m5.large", virtualization_type=None), guarded.member)
 
 
-def copy_without_tags(org: Organization) -> dict[str, Any]:
-    source = org.make_image(org.member, r.OTHER_REGION, tags={"Owner": "platform"})
-    copy = org.ec2(org.member).copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")
-    return in_account(r.copy_image(copy["ImageId"], source), org.member)
+def copy_without_tags(guarded: Organization) -> dict[str, Any]:
+    source = guarded.make_image(guarded.member, r.OTHER_REGION, tags={"Owner": "platform"})
+    copy = guarded.ec2(guarded.member).copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")
+    return in_account(r.copy_image(copy["ImageId"], source), guarded.member)
 
 
-def member_rule_deleted(org: Organization) -> dict[str, Any]:
-    event = in_account(r.events_call("DeleteRule", contract.member_rule_names()[0]), org.member)
+def member_rule_deleted(guarded: Organization) -> dict[str, Any]:
+    event = in_account(r.events_call("DeleteRule", contract.member_rule_names()[0]), guarded.member)
     event["source"] = "aws.events"
     return event
 
