@@ -132,8 +132,10 @@ class OrganizationScopes:
         """Lookups and actions through `account`'s member role (they refuse when the account is not an account id)."""
         from ami_guard.aws import Ec2Actions, Ec2Lookups, InstanceTypeCatalog
         from ami_guard.aws_organization import is_account
+        from ami_guard.findings import is_region
 
-        key = (account, region) if is_account(account) else None
+        # kept only for an account and region in AWS's formats: a crafted one cannot grow the cache
+        key = (account, region) if is_account(account) and is_region(region) else None
         if key is not None and key in self._members:
             return self._members[key]
         clients = self._sessions.clients(account)
@@ -154,7 +156,8 @@ class OrganizationScopes:
                 "no account was trusted for being in the organization, and " if policy.trust_own_organization else ""
             )
             return Scope(policy, lookups, actions, None, f"{reason}: {trust}the account's name is unknown")
-        name = accounts.get(account) if isinstance(account, str) else None
+        # the name of the account the alert names (the record's), when the envelope's agrees: never another's name
+        name = accounts.get(account) if isinstance(account, str) and account == call.account else None
         if policy.trust_own_organization:
             ids = self._directory.ids()
             assert ids is not None
