@@ -35,12 +35,12 @@ _ALL = sys.maxsize
 EXACT = Limits(text=_ALL, ident=_ALL, items=_ALL, keys=_ALL, depth=_ALL, title=_ALL, prose=_ALL, resources=_ALL)
 
 
-def fit(finding: Finding, call: ApiCall, log_group: str | None) -> Alert:
+def fit(finding: Finding, call: ApiCall, log_group: str | None, account_name: str | None = None) -> Alert:
     """`render` once the FULL level does not fit: the first of the next LEVELS that does (REDUCED always does)."""
-    alert = _render(finding, call, TIGHT, log_group)
+    alert = _render(finding, call, TIGHT, log_group, account_name)
     if alert.publish_bytes() <= PUBLISH_BUDGET_BYTES:
         return alert
-    return _render(finding, call, REDUCED, log_group)
+    return _render(finding, call, REDUCED, log_group, account_name)
 
 
 def _where_in_full(call: ApiCall, finding: Finding, logged: bool, log_group: str | None) -> str:

@@ -39,6 +39,9 @@ COMMON = {
 # What no function loads for an alert that fits whole at the FULL level (every representative event's alert):
 # the smaller levels, the full-finding log and the SHORTENED section, split out of alerts to spare the compile.
 RARE = {"ami_guard.alerts_oversize"}
+# Organization mode's adapters (member-role sessions, the organization's account list): never in a standalone cold
+# start, which the stack's standalone environment (no AMI_GUARD_ORGANIZATION) gives every function here.
+ORGANIZATION_ONLY = {"ami_guard.aws_organization"}
 EXPECTED = {
     "permission": COMMON
     | {
@@ -97,6 +100,7 @@ def test_a_cold_start_imports_only_its_own_domain(function: scenarios.Function, 
     assert result["result"]["published"] == [function.alert]
     loaded = {name for name in result["modules"] if name == "ami_guard" or name.startswith("ami_guard.")}
     assert loaded & RARE == set()
+    assert not loaded & ORGANIZATION_ONLY
     assert loaded == EXPECTED[function.name]
 
 
