@@ -32,8 +32,9 @@ MEMBER_ROLES = (
     "Member access roles are named <prefix><region> in every account of the organization, and accounts join the "
     "organization after deployment, so the statement names them by pattern, limited to aws:ResourceOrgID."
 )
-ORGANIZATION_READERS = ("PermissionGuard", "LaunchGuard", "ImageGuard")
-"""The guards that read the organization's accounts: trust in the own organization, and the account's name."""
+ORGANIZATION_READERS = ("PermissionGuard", "LaunchGuard", "ImageGuard", "TamperGuard")
+"""The guards that read the organization's accounts: trust in the own organization (shares), and the name of the
+account an alert is about (every guard that alerts, the tamper guard on a member's change included)."""
 LIST_ACCOUNTS = (
     "organizations:ListAccounts supports no resource-level permissions, so IAM only accepts Resource '*'; the guard "
     "reads the organization's account ids and names with it, and the statement allows nothing else."
@@ -51,7 +52,7 @@ class HubStack(Stack):
         hub_bus = HubBus(self, "HubBus", bus_name=bus_name, organization_id=organization.organization_id)
 
         # The guards that act in members are those with EC2 calls in this configuration (the member role trusts
-        # exactly these; see MemberAccessRole). The tamper guard decides from the record alone and needs neither.
+        # exactly these; see MemberAccessRole). The tamper guard decides from the record alone: it only lists the accounts, to name one.
         acting = tuple(ec2_grants(policy, self))
         member_roles = f"arn:{self.partition}:iam::*:role/{contract.member_role_prefix()}*"
 

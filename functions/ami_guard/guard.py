@@ -45,8 +45,11 @@ class Scope(NamedTuple):
     """Why the organization's accounts are not known for this event (added to each alert's evidence)."""
 
 
-Scoper = Callable[[ApiCall, Any], Scope]
-"""(the call, the EventBridge envelope's `account`) -> the event's Scope (organization mode)."""
+class Scoper(Protocol):
+    def __call__(self, call: ApiCall, account: Any, *, listing: bool = True) -> Scope:
+        """(the call, the EventBridge envelope's `account`) -> the event's Scope (organization mode); with
+        `listing`, the organization's accounts are read for trust and the account's name."""
+        ...
 
 
 class Dependencies(NamedTuple):
@@ -145,9 +148,13 @@ class OrganizationScopes:
             self._members[key] = made
         return made
 
-    def __call__(self, call: ApiCall, account: Any) -> Scope:
+    def __call__(self, call: ApiCall, account: Any, *, listing: bool = True) -> Scope:
+        """The event's scope; without `listing`, the organization's accounts are not read (the evaluation does
+        not depend on them, and the name is read only if an alert needs it)."""
         lookups, actions = self.member(account, call.region)
         policy = self._policy
+        if not listing:
+            return Scope(policy, lookups, actions)
         wanted = {a for a in (account, *_shared_accounts(call)) if isinstance(a, str)}
         accounts = self._directory.accounts(wanted)
         if accounts is None:
@@ -294,11 +301,18 @@ def _evaluate(
         return {"status": "skipped", "reason": reason}
     scope = Scope(deps.policy, deps.lookups, deps.actions)
     if call.event_source == contract.EVENT_SOURCE:
+        # The organization's accounts are read when trust decides the event (a share with accounts), else only
+        # once there is an alert to name the account in: a quiet launch costs no Organizations call.
+        trust_decides = deps.scope is not None and bool(_shared_accounts(call))
         if deps.scope is not None:
-            scope = deps.scope(call, envelope.account)
+            scope = deps.scope(call, envelope.account, listing=trust_decides)
         if not effects:
             scope = scope._replace(lookups=_WithoutReads(scope.lookups), actions=None)
-        return evaluate(call, scope.policy, scope.lookups, scope.actions), scope
+        evaluation = evaluate(call, scope.policy, scope.lookups, scope.actions)
+        if deps.scope is not None and effects and evaluation.findings and not trust_decides:
+            named = deps.scope(call, envelope.account)
+            scope = scope._replace(account_name=named.account_name, note=named.note)
+        return evaluation, scope
     from ami_guard.events.guard import guard_change  # the guard's own domain, on its first call only
 
     evaluation = Evaluation(call)

@@ -77,6 +77,12 @@ def paravirtual_launch(guarded: Organization) -> dict[str, Any]:
     return in_account(r.run_instances(image, "m5.large", virtualization_type=None), guarded.member)
 
 
+def quiet_launch(guarded: Organization) -> dict[str, Any]:
+    """A current-generation launch of an HVM image: one read decides it, and it raises nothing."""
+    image = guarded.make_image(guarded.member)
+    return in_account(r.run_instances(image, "m7i.large", virtualization_type=None), guarded.member)
+
+
 def copy_without_tags(guarded: Organization) -> dict[str, Any]:
     source = guarded.make_image(guarded.member, r.OTHER_REGION, tags={"Owner": "platform"})
     copy = guarded.ec2(guarded.member).copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")
@@ -117,6 +123,11 @@ for remediate in (False, True):
                 LIST | HUB_IDEMPOTENT | PUBLISH | MEMBER_ROLE,
                 {(HERE, "ec2", "DescribeImages"), (HERE, "ec2", "DescribeInstanceTypes")},
             ),
+            # nothing to trust and no alert to name an account in: no Organizations call
+            ("launch", "quiet launch", remediate, copy_tags): (
+                HUB_IDEMPOTENT | MEMBER_ROLE,
+                {(HERE, "ec2", "DescribeImages"), (HERE, "ec2", "DescribeInstanceTypes")},
+            ),
             ("image", "copy without tags", remediate, copy_tags): (
                 LIST | HUB_IDEMPOTENT | PUBLISH | MEMBER_ROLE,
                 COPY_READS | (COPY_TAGS if copy_tags else set()),
@@ -129,6 +140,7 @@ PATHS: dict[tuple[str, str], tuple[tuple[str, ...], Path]] = {
     ("permission", "share with a sibling"): (contract.PERMISSION_EVENTS, sibling_share),
     ("permission", "share outside"): (contract.PERMISSION_EVENTS, outside_share),
     ("launch", "paravirtual launch"): (contract.LAUNCH_EVENTS, paravirtual_launch),
+    ("launch", "quiet launch"): (contract.LAUNCH_EVENTS, quiet_launch),
     ("image", "copy without tags"): (contract.IMAGE_EVENTS, copy_without_tags),
     ("tamper", "member rule deleted"): ((), member_rule_deleted),
 }

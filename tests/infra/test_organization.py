@@ -454,7 +454,7 @@ def test_guards_that_judge_shares_or_name_accounts_may_list_the_organizations_ac
 
     for handler in HANDLERS:
         listing = {grant for grant in grants(hub, handler) if any(a.startswith("organizations:") for a in grant[0])}
-        assert listing == ({LIST_ACCOUNTS} if handler != TAMPER_HANDLER else set()), handler
+        assert listing == {LIST_ACCOUNTS}, handler
 
 
 def test_hub_functions_know_the_member_role_prefix_and_the_organization(org: Organization) -> None:
