@@ -223,7 +223,8 @@ def organization_budgets(summary: dict[str, Any] | None) -> list[dict[str, Any]]
 def organization_table(summary: dict[str, Any]) -> str:
     rows = [
         f"| organization mode ({summary['organization_accounts']:,} accounts), event kind (outcome) "
-        "| first event in a container also | warm event: AWS calls | beyond standalone's | warm µs / standalone's |",
+        "| first event in a container also | warm event: AWS calls | beyond standalone's "
+        "| warm µs (one loop) / standalone's |",
         "|---|---|---|---|---:|",
     ]
     for kind, variants in summary["api_calls"].items():
