@@ -280,3 +280,16 @@ def test_a_million_quiet_events_and_a_million_alerts_cost() -> None:
     assert alert.lambda_ == pytest.approx(0.4333345, abs=1e-6)
     assert (alert.dynamodb, alert.sns) == (pytest.approx(1.25), pytest.approx(20.5))
     assert alert.logs == pytest.approx(0.825)
+
+
+def test_the_cost_takes_the_hubs_warm_time_when_organization_mode_was_measured() -> None:
+    calls = {"calls": ["dynamodb:PutItem", "sns:Publish", "dynamodb:UpdateItem"]}
+    results: dict[str, object] = {
+        "api_calls": {"RunInstances": {"function": "launch", "nothing_found": {"calls": []}, "alert": calls}},
+        "warm_event_us": {"RunInstances": 98.2},
+        "warm_alert_us": {"RunInstances": 1232.9},
+    }
+    assert [c.billed_ms for c in cost.costs(results)] == [2, 70]
+    # Given the hub's warm time: 1,500 µs -> 10.37 ms + 60 + 1 -> 72 ms for the alert
+    results["organization"] = {"api_calls": {"RunInstances": {"alert": {"warm_us": 1500.0}}}}
+    assert [c.billed_ms for c in cost.costs(results)] == [2, 72]
