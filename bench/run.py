@@ -438,7 +438,8 @@ def calls_only(functions_dir: Path, events: int, repeats: int) -> int:
             },
         }
     summary = report.organization_summary(results)
-    print(report.organization_table(summary))
+    if summary is not None:
+        print(report.organization_table(summary))
     checks = report.organization_budgets(summary)
     for budget in checks:
         print(f"{budget['verdict'].upper():<9} {budget['budget']}: {budget['value']}")
