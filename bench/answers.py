@@ -5,6 +5,7 @@ Stdlib only: imported by the child processes of both benchmark environments.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,12 @@ TRUSTED_ACCOUNT = "555566667777"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:ami-guard-alerts"
 TABLE = "ami-guard-idempotency"
 SNAPSHOT_ID = "snap-0a1b2c3d4e5f60718"
+# Organization mode: the hub's account, and the organization's ACTIVE accounts as ListAccounts pages them (the
+# events' ACCOUNT among them; TRUSTED_ACCOUNT is not, it is trusted by the policy as in standalone).
+HUB_ACCOUNT = "999988887777"
+ORGANIZATION_SIZE = 1000
+ORGANIZATION_ACCOUNTS = (HUB_ACCOUNT, ACCOUNT, *(f"{200000000000 + n}" for n in range(ORGANIZATION_SIZE - 2)))
+LIST_ACCOUNTS_PAGE = 20  # the most ListAccounts returns in one page (MaxResults: 1 to 20)
 
 # DescribeInstanceTypes facts for the types the benchmark's events use (AWS's values).
 INSTANCE_TYPES: dict[str, tuple[list[str], bool]] = {
@@ -84,6 +91,45 @@ def _instances(params: Mapping[str, Any]) -> dict[str, Any]:
     return {"Reservations": [{"ReservationId": "r-0123456789abcdef0", "OwnerId": ACCOUNT, "Instances": instances}]}
 
 
+def _assume_role(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Credentials of the role's own account, valid for an hour; the access key id names the account."""
+    arn = str(params["RoleArn"])
+    account, role = arn.split(":")[4], arn.rsplit("/", 1)[-1]
+    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=params.get("DurationSeconds", 3600))
+    return {
+        "Credentials": {
+            "AccessKeyId": f"ASIA{account}",
+            "SecretAccessKey": "member-role-benchmark-only",
+            "SessionToken": "member-role-benchmark-only",
+            "Expiration": expires,
+        },
+        "AssumedRoleUser": {
+            "AssumedRoleId": f"AROAEXAMPLEID:{params.get('RoleSessionName', 'bench')}",
+            "Arn": f"arn:aws:sts::{account}:assumed-role/{role}/{params.get('RoleSessionName', 'bench')}",
+        },
+    }
+
+
+def _list_accounts(params: Mapping[str, Any]) -> dict[str, Any]:
+    """One page of the organization's accounts; NextToken is the index of the next page's first account."""
+    start = int(params.get("NextToken") or 0)
+    end = min(start + min(int(params.get("MaxResults") or LIST_ACCOUNTS_PAGE), LIST_ACCOUNTS_PAGE), ORGANIZATION_SIZE)
+    accounts = [
+        {
+            "Id": account,
+            "Arn": f"arn:aws:organizations::{HUB_ACCOUNT}:account/o-benchmark00/{account}",
+            "Email": f"aws+{account}@example.com",
+            "Name": f"account-{account}",
+            "Status": "ACTIVE",
+        }
+        for account in ORGANIZATION_ACCOUNTS[start:end]
+    ]
+    page: dict[str, Any] = {"Accounts": accounts}
+    if end < ORGANIZATION_SIZE:
+        page["NextToken"] = str(end)
+    return page
+
+
 def _caller(_: Mapping[str, Any]) -> dict[str, Any]:
     return {"Account": ACCOUNT, "UserId": "AROAEXAMPLEID:bench", "Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/x/y"}
 
@@ -95,6 +141,8 @@ ANSWERS: dict[tuple[str, str], Answer] = {
     ("ec2", "DescribeImageAttribute"): _launch_permissions,
     ("ec2", "DescribeInstances"): _instances,
     ("sts", "GetCallerIdentity"): _caller,
+    ("sts", "AssumeRole"): _assume_role,
+    ("organizations", "ListAccounts"): _list_accounts,
     ("iam", "ListAccountAliases"): lambda _: {"AccountAliases": []},
 }
 """Anything else (DynamoDB PutItem/UpdateItem, CreateTags...) is answered with an empty, successful response."""

@@ -24,6 +24,8 @@ READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Lookup
 class Call:
     service: str
     operation: str
+    key: str = field(default="", compare=False)
+    """The access key id of the credentials the client signs with: whose rights the call uses."""
 
     def __str__(self) -> str:
         return f"{self.service}:{self.operation}"
@@ -43,6 +45,12 @@ class CallLog:
 
 def empty(_: Mapping[str, Any]) -> dict[str, Any]:
     return {}
+
+
+def _access_key(client: Any) -> str:
+    """The access key id the client signs with ("" for an unsigned client)."""
+    credentials = client._get_credentials()
+    return "" if credentials is None else str(credentials.access_key)
 
 
 def install(answers: Mapping[tuple[str, str], Answer]) -> CallLog:
@@ -72,7 +80,7 @@ def install(answers: Mapping[tuple[str, str], Answer]) -> CallLog:
             log.clients.append(service)
 
             def answer(params: Mapping[str, Any], model: Any, **_: Any) -> None:
-                log.calls.append(Call(service, model.name))
+                log.calls.append(Call(service, model.name, _access_key(self)))
                 stubber.add_response(methods[model.name], log.answers.get((service, model.name), empty)(params))
 
             self.meta.events.register_first("provide-client-params.*.*", answer)  # type: ignore[attr-defined]

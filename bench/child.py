@@ -73,6 +73,7 @@ def main() -> None:
     cpu_ms = (time.process_time() - started_cpu) * 1000
     if spec["mode"] != "floor":
         code_file = sys.modules[spec["handler"].rsplit(".", 1)[0]].__file__
+    taken = log.take()
     out = {
         "ms": elapsed_ms,
         "cpu_ms": cpu_ms,
@@ -80,7 +81,10 @@ def main() -> None:
         "result": result,
         "code_file": code_file,
         "clients": list(log.clients),
-        "calls": [str(call) for call in log.take()],
+        "calls": [str(call) for call in taken],
+        "ec2_calls_with_own_credentials": sum(
+            call.service == "ec2" and call.key == os.environ.get("AWS_ACCESS_KEY_ID", "") for call in taken
+        ),
         "modules": sorted(sys.modules),
     }
     if spec["mode"] == "warm":
@@ -116,10 +120,15 @@ def _warm(handler: Callable[[Any, Any], Any], log: CallLog, kind: dict[str, Any]
     with open(kind["events"]) as f:
         raws = json.load(f)
     context = Context()
+    own_key = os.environ.get("AWS_ACCESS_KEY_ID", "")
     first = handler(json.loads(raws[0]), context)
-    first_calls = [str(call) for call in log.take()]
+    taken = log.take()
+    first_calls = [str(call) for call in taken]
+    own_ec2 = sum(call.service == "ec2" and call.key == own_key for call in taken)
     second = handler(json.loads(raws[1]), context)
-    steady_calls = [str(call) for call in log.take()]
+    taken = log.take()
+    steady_calls = [str(call) for call in taken]
+    own_ec2 += sum(call.service == "ec2" and call.key == own_key for call in taken)
     handled, parsed = [], []
     clients = len(log.clients)
     timed = raws[2:]
@@ -137,7 +146,9 @@ def _warm(handler: Callable[[Any, Any], Any], log: CallLog, kind: dict[str, Any]
             for event in events:
                 handler(event, context)
             elapsed += time.process_time() - began
-            calls += len(log.take())
+            taken = log.take()
+            calls += len(taken)
+            own_ec2 += sum(call.service == "ec2" and call.key == own_key for call in taken)
             began = time.process_time()
             for raw in batch:
                 json.loads(raw)
@@ -156,6 +167,7 @@ def _warm(handler: Callable[[Any, Any], Any], log: CallLog, kind: dict[str, Any]
         "first_calls": first_calls,
         "steady_calls": steady_calls,
         "calls_per_event": calls / (repeats * len(timed)),
+        "ec2_calls_with_own_credentials": own_ec2,
         "clients_per_event": (len(log.clients) - clients) / (repeats * len(timed)),
     }
 

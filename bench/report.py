@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from typing import Any
 
 from bench import scenarios, stats
+from bench.answers import ORGANIZATION_SIZE
 from bench.aws_stub import READ_PREFIXES
 
 COLD_START_FLOOR_RATIO = 1.2
@@ -16,6 +18,10 @@ ONE_READ_KINDS = ("RunInstancesWithoutVirtualizationType",)
 CACHED_ACROSS_INVOCATIONS = {
     "ec2:DescribeInstanceTypes": "once per instance type per container (InstanceTypeCatalog), then from memory",
     "clients": "one per service and region per container (aws.client_factory), made on first use",
+    "sts:AssumeRole": "organization mode: once per member account and region per container, renewed 5 minutes before "
+    "the session expires (aws_organization.MemberSessions)",
+    "organizations:ListAccounts": "organization mode: every page once per container, again after 15 minutes or for "
+    "an account it lacks, at most once a minute (aws_organization.OrganizationDirectory)",
 }
 
 
@@ -126,6 +132,10 @@ def conclude(results: dict[str, Any]) -> dict[str, Any]:
                 warm_alert[event_name] / theirs["warm_event_us"][event_name], 4
             )
 
+    organization = organization_summary(results)
+    if organization is not None:
+        out["organization"] = organization
+
     out["cold_start_quartiles_ms"] = {name: _quartiles(data["cold_ms"]) for name, data in cold.items()}
     out["floor_quartiles_ms"] = {name: _quartiles(data["floor_ms"]) for name, data in cold.items()}
     out["floor_clients"] = {name: data["clients"] for name, data in cold.items()}
@@ -135,6 +145,117 @@ def conclude(results: dict[str, Any]) -> dict[str, Any]:
     out["runs"] = results["runs"]
     out["budgets"] = budgets(out)
     return out
+
+
+def _beyond(calls: list[str], allowed: list[str]) -> list[str]:
+    """The calls of `calls` that `allowed` does not make (as many times): what organization mode adds."""
+    extra = Counter(calls) - Counter(allowed)
+    out = []
+    for call in calls:
+        if extra[call]:
+            out.append(call)
+            extra[call] -= 1
+    return out
+
+
+def compact(calls: list[str]) -> str:
+    """`a, a, a, b` as `a x 3, b` (the account list's pages would fill a line)."""
+    if not calls:
+        return "none"
+    runs: list[tuple[str, int]] = []
+    for call in calls:
+        if runs and runs[-1][0] == call:
+            runs[-1] = (call, runs[-1][1] + 1)
+        else:
+            runs.append((call, 1))
+    return ", ".join(call if n == 1 else f"{call} x {n}" for call, n in runs)
+
+
+def organization_summary(results: dict[str, Any]) -> dict[str, Any] | None:
+    """Organization mode against standalone, per event kind and outcome: the calls of a container's first event, of
+    a warm event, what a warm event makes beyond standalone's, and EC2 calls made with the hub's own credentials."""
+    organization = results.get("organization")
+    if not organization:
+        return None
+    standalone = {(k["name"], k["variant"]): k for data in results["warm"].values() for k in data["kinds"]}
+    kinds: dict[str, Any] = {}
+    for function_name, data in organization.items():
+        for kind in data["kinds"]:
+            alone = standalone[(kind["name"], kind["variant"])]
+            entry = kinds.setdefault(kind["name"], {"function": function_name})
+            entry["nothing_found" if kind["variant"] == "quiet" else "alert"] = {
+                "first_event_in_container": kind["container_first_calls"],
+                "warm": kind["steady_calls"],
+                "standalone_warm": alone["steady_calls"],
+                "warm_beyond_standalone": _beyond(kind["steady_calls"], alone["steady_calls"]),
+                "first_event_beyond_warm": _beyond(kind["container_first_calls"], kind["steady_calls"]),
+                "ec2_calls_with_hub_credentials": kind["ec2_calls_with_own_credentials"],
+                "warm_us": round(kind["event_us"], 1),
+                "standalone_warm_us": round(alone["event_us"], 1),
+            }
+    return {"organization_accounts": ORGANIZATION_SIZE, "api_calls": kinds}
+
+
+def organization_budgets(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """No AWS call per warm event beyond standalone's, for every kind and outcome; no EC2 call with the hub's own
+    credentials. Without organization-mode figures the gate fails."""
+    if summary is None:
+        return [_budget("organization mode measured", 1, 0)]
+    checks = []
+    hub_ec2 = 0
+    for kind, variants in summary["api_calls"].items():
+        for variant in ("nothing_found", "alert"):
+            if variant not in variants:
+                continue
+            entry = variants[variant]
+            hub_ec2 += entry["ec2_calls_with_hub_credentials"]
+            checks.append(
+                _budget(
+                    f"AWS calls per warm event beyond standalone's, organization mode, {kind} ({variant}) <= 0",
+                    len(entry["warm_beyond_standalone"]),
+                    0,
+                )
+            )
+    checks.append(_budget("EC2 calls with the hub's own credentials, organization mode <= 0", hub_ec2, 0))
+    return checks
+
+
+def organization_table(summary: dict[str, Any]) -> str:
+    rows = [
+        f"| organization mode ({summary['organization_accounts']:,} accounts), event kind (outcome) "
+        "| first event in a container also | warm event: AWS calls | beyond standalone's "
+        "| warm µs (one loop) / standalone's |",
+        "|---|---|---|---|---:|",
+    ]
+    for kind, variants in summary["api_calls"].items():
+        for variant in ("nothing_found", "alert"):
+            if variant not in variants:
+                continue
+            entry = variants[variant]
+            outcome = "nothing found" if variant == "nothing_found" else "alert"
+            rows.append(
+                f"| {kind} ({outcome}) | {compact(entry['first_event_beyond_warm'])} | {compact(entry['warm'])} "
+                f"| {compact(entry['warm_beyond_standalone'])} | {entry['warm_us']} / {entry['standalone_warm_us']} |"
+            )
+    return "\n".join(rows)
+
+
+def organization_line(summary: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    """One sentence for the README: what a warm event and a container's first event cost in organization mode."""
+    entries = [entry for variants in summary["api_calls"].values() for k, entry in variants.items() if k != "function"]
+    first: dict[str, list[int]] = {}
+    for entry in entries:
+        for call, n in Counter(entry["first_event_beyond_warm"]).items():
+            first.setdefault(call, []).append(n)
+    extras = "; ".join(
+        f"{call} x {max(counts)} ({len(counts)} of {len(entries)} kinds)" for call, counts in sorted(first.items())
+    )
+    held = sum(budget["verdict"] == "pass" for budget in checks)
+    return (
+        f"Organization mode (the hub of a {summary['organization_accounts']:,}-account organization): "
+        f"{held} of {len(checks)} budgets hold (no AWS call per warm event beyond standalone's, no EC2 call with the "
+        f"hub's own credentials); the first event in a container also makes: {extras or 'nothing more'}."
+    )
 
 
 def _budget(name: str, value: float, limit: float) -> dict[str, Any]:
@@ -189,6 +310,7 @@ def budgets(out: dict[str, Any]) -> list[dict[str, Any]]:
             continue  # see not_budgeted(): an event that needs AWS calls is not decided from the record alone
         parse = out["json_parse_us"][kind]
         checks.append(_budget(f"warm per event / JSON parse, {kind} <= {WARM_PARSE_RATIO}", round(us / parse, 2), 20))
+    checks += organization_budgets(out.get("organization"))
     return checks
 
 
@@ -284,6 +406,8 @@ def tables(out: dict[str, Any]) -> str:
     }
     if first:
         rows += ["", "First event of a kind in a container also: " + "; ".join(f"{k}: {v}" for k, v in first.items())]
+    if "organization" in out:
+        rows += ["", organization_table(out["organization"])]
     if "custodian" in out:
         theirs = out["custodian"]
         rows += [
@@ -397,8 +521,11 @@ def readme_block(out: dict[str, Any]) -> str:
         + "; ".join(f"{b['budget'].split(', ', 1)[-1]}: {b['verdict']}" for b in verdicts)
         + ". Every budget: "
         + ("all pass." if passed(out["budgets"]) else "**not all pass** (see bench/RESULTS.md)."),
-        END,
     ]
+    if "organization" in out:
+        checks = [b for b in out["budgets"] if "organization mode" in b["budget"]]
+        lines += ["", organization_line(out["organization"], checks)]
+    lines.append(END)
     return "\n".join(lines)
 
 

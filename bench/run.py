@@ -93,9 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench"), help="where results.json and RESULTS.md go")
     parser.add_argument("--raw", help="also keep every measurement in this JSON file")
     parser.add_argument("--report-from", metavar="RAW", help="measure nothing: write the reports from a --raw file")
+    parser.add_argument(
+        "--calls-only",
+        action="store_true",
+        help="only the AWS calls per event, standalone and in organization mode, and their budgets (quick with "
+        "--events 20 --repeats 1); writes nothing",
+    )
     args = parser.parse_args(argv)
     if args.report_from:
         return write_reports(json.loads(Path(args.report_from).read_text(encoding="utf-8")), Path(args.out))
+    if args.calls_only:
+        return calls_only(Path(args.functions), args.events, args.repeats)
 
     started = time.perf_counter()
     loads = [round(os.getloadavg()[0], 2)]
@@ -111,11 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         warm = {
             fn.name: warm_run(workspace, ours, code_dir, fn, args.events, args.repeats) for fn in scenarios.FUNCTIONS
         }
+        hub = Interpreter(sys.executable, child_env(scenarios.environment(organization=True)))
+        # One loop per kind: the budgets are about calls; the time beside them is for information
+        organization = {
+            fn.name: organization_run(workspace, hub, code_dir, fn, args.events, 1) for fn in scenarios.FUNCTIONS
+        }
         results: dict[str, Any] = {
             "asset_kb": round(zip_path.stat().st_size / 1024, 1),
             "asset_files": len(names),
             "cold": cold,
             "warm": warm,
+            "organization": organization,
             "source_compile_ms": {
                 name: compile_ms(code_dir, data["first"]["modules"], ("ami_guard",)) for name, data in cold.items()
             },
@@ -353,6 +367,83 @@ def warm_run(
             flush=True,
         )
     return {"kinds": result["kinds"], "cold_calls": result["calls"], "stubbed_call_us": result["stubbed_call_us"]}
+
+
+def organization_run(
+    workspace: Workspace, hub: Interpreter, code_dir: Path, fn: scenarios.Function, events: int, repeats: int
+) -> dict[str, Any]:
+    """The same events handled by the hub in organization mode, each kind and outcome in a fresh process of its own:
+    its first event is a container's first (member session and account list still to be made), then the warm loop.
+    """
+    kinds = []
+    for kind in fn.kinds:
+        for variant, record in (("quiet", kind.quiet), ("alert", kind.alerting)):
+            if record is None:
+                continue
+            raws = scenarios.copies(record, events + 3)
+            first = workspace.path / f"org-{fn.name}-{kind.name}-{variant}-first.json"
+            first.write_text(raws[0], encoding="utf-8")
+            path = workspace.write_json(f"org-{fn.name}-{kind.name}-{variant}.json", raws[1:])
+            spec = {
+                "mode": "warm",
+                "code_dir": str(code_dir),
+                "event": str(first),
+                "handler": fn.handler,
+                "kinds": [{"name": kind.name, "variant": variant, "events": str(path)}],
+                "repeats": repeats,
+            }
+            result = hub.run(workspace, spec)
+            label = f"{fn.name} {kind.name} ({variant}), organization mode"
+            alert = kind.alert if variant == "alert" else None
+            (kind_result,) = result["kinds"]
+            for summary in (result["result"], kind_result["first"], kind_result["second"]):
+                published = summary.get("published", []) if isinstance(summary, dict) else None
+                if published is None or (alert is None and published) or (alert is not None and alert not in published):
+                    raise RuntimeError(f"{label}: {summary}")
+            if kind_result["calls_per_event"] != len(kind_result["steady_calls"]):
+                raise RuntimeError(
+                    f"{label}: {kind_result['calls_per_event']} calls per event in the loop, not as counted"
+                )
+            check_member_session(label, result["calls"], kind_result["steady_calls"])
+            kind_result["container_first_calls"] = result["calls"]
+            kind_result["ec2_calls_with_own_credentials"] += result["ec2_calls_with_own_credentials"]
+            kinds.append(kind_result)
+            print(
+                f"organization mode {kind.name} ({variant}): first event {len(result['calls'])} AWS calls, "
+                f"warm {len(kind_result['steady_calls'])}",
+                flush=True,
+            )
+    return {"kinds": kinds}
+
+
+def check_member_session(label: str, first_calls: list[str], steady_calls: list[str]) -> None:
+    """A figure of organization mode counts only if the hub went through a member role: an event that reads EC2
+    assumed it in the container's first event."""
+    if any(call.startswith("ec2:") for call in steady_calls) and "sts:AssumeRole" not in first_calls:
+        raise RuntimeError(f"{label}: EC2 was read without assuming a member role first: {first_calls}")
+
+
+def calls_only(functions_dir: Path, events: int, repeats: int) -> int:
+    """`--calls-only`: the AWS calls per event of every kind, standalone and in organization mode, and their budgets;
+    nothing timed is judged, nothing is written."""
+    with tempfile.TemporaryDirectory(prefix="ami-guard-bench-") as temp:
+        workspace = Workspace(Path(temp))
+        _, code_dir, _ = build_asset(workspace, functions_dir)
+        ours = Interpreter(sys.executable, child_env(scenarios.environment()))
+        hub = Interpreter(sys.executable, child_env(scenarios.environment(organization=True)))
+        results = {
+            "warm": {fn.name: warm_run(workspace, ours, code_dir, fn, events, repeats) for fn in scenarios.FUNCTIONS},
+            "organization": {
+                fn.name: organization_run(workspace, hub, code_dir, fn, events, repeats) for fn in scenarios.FUNCTIONS
+            },
+        }
+    summary = report.organization_summary(results)
+    if summary is not None:
+        print(report.organization_table(summary))
+    checks = report.organization_budgets(summary)
+    for budget in checks:
+        print(f"{budget['verdict'].upper():<9} {budget['budget']}: {budget['value']}")
+    return 0 if report.passed(checks) else 1
 
 
 def compile_ms(code_dir: Path, modules: list[str], packages: tuple[str, ...]) -> float:

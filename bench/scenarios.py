@@ -12,7 +12,7 @@ from typing import Any
 
 from ami_guard import contract
 from ami_guard.config import parse_policy, to_environment
-from bench.answers import ACCOUNT, REGION, TABLE, TOPIC_ARN, TRUSTED_ACCOUNT
+from bench.answers import ACCOUNT, HUB_ACCOUNT, REGION, TABLE, TOPIC_ARN, TRUSTED_ACCOUNT
 from tests import records as r
 
 IMAGE_ID = "ami-0123456789abcdef0"
@@ -22,6 +22,17 @@ WATCHED_FUNCTION = "AmiGuard-PermissionGuard"
 WATCHED_RULE = "AmiGuard-PermissionRule"
 # The policy of both tools: one trusted account, no remediation (the budgets are about the event alone).
 POLICY = {"trustedAccounts": [TRUSTED_ACCOUNT]}
+# Organization mode: the same policy, the hub in HUB_ACCOUNT; the events come from ACCOUNT, a member.
+ORGANIZATION_POLICY = {
+    **POLICY,
+    "organization": {
+        "organizationId": "o-benchmark00",
+        "hubAccount": HUB_ACCOUNT,
+        "hubRegion": REGION,
+        "regions": [REGION, "us-east-1"],
+        "organizationalUnits": ["ou-abcd-12345678"],
+    },
+}
 
 Record = Callable[[], dict[str, Any]]
 
@@ -163,10 +174,13 @@ CUSTODIAN_EVENTS = {"ModifyImageAttribute": PERMISSION, "RunInstances": LAUNCH}
 """The events Cloud Custodian evaluates, each the representative event of our function that handles it."""
 
 
-def environment() -> dict[str, str]:
-    """What the stack gives every guard function (stacks/components/guard_function.py), and Lambda's own."""
+def environment(organization: bool = False) -> dict[str, str]:
+    """What the stack gives every guard function (stacks/components/guard_function.py), and Lambda's own; with
+    `organization`, what the hub's functions get in organization mode."""
+    hub = {contract.ENV_MEMBER_ROLE_PREFIX: contract.member_role_prefix()} if organization else {}
     return {
-        **to_environment(parse_policy(POLICY)),
+        **to_environment(parse_policy(ORGANIZATION_POLICY if organization else POLICY)),
+        **hub,
         contract.ENV_TOPIC_ARN: TOPIC_ARN,
         contract.ENV_IDEMPOTENCY_TABLE: TABLE,
         contract.ENV_WATCHED_FUNCTIONS: WATCHED_FUNCTION,

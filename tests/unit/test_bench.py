@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import report, stats
-from bench.run import Sampling, check_from_source
+from bench import answers, cost, report, stats
+from bench.aws_stub import install
+from bench.run import Sampling, check_from_source, check_member_session
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +100,196 @@ def test_the_readme_block_shows_each_functions_ratio_and_interval() -> None:
 def test_a_readme_without_the_markers_is_not_rewritten() -> None:
     with pytest.raises(ValueError, match="markers"):
         report.rewrite_readme("# AMI Guard\n\nno markers here\n", {})
+
+
+# --- organization mode: the member-role session's cost ---------------------------------------------------------
+
+
+def _org_results(org_steady: list[str], own_ec2: int = 0) -> dict[str, object]:
+    """Standalone and organization-mode warm results of one kind, as bench.run collects them."""
+    standalone = {"name": "RunInstancesWithoutVirtualizationType", "variant": "quiet", "event_us": 700.0}
+    standalone["steady_calls"] = ["dynamodb:PutItem", "ec2:DescribeImages", "dynamodb:UpdateItem"]
+    organization = {
+        **standalone,
+        "event_us": 720.04,
+        "steady_calls": org_steady,
+        "container_first_calls": [
+            "organizations:ListAccounts",
+            "organizations:ListAccounts",
+            "dynamodb:PutItem",
+            "sts:AssumeRole",
+            "ec2:DescribeImages",
+            "dynamodb:UpdateItem",
+        ],
+        "ec2_calls_with_own_credentials": own_ec2,
+    }
+    return {"warm": {"launch": {"kinds": [standalone]}}, "organization": {"launch": {"kinds": [organization]}}}
+
+
+def test_a_warm_organization_event_with_standalones_calls_passes_and_the_first_events_extra_calls_are_shown() -> None:
+    # Given the same warm calls as standalone, in another order
+    results = _org_results(["dynamodb:PutItem", "dynamodb:UpdateItem", "ec2:DescribeImages"])
+    # When
+    summary = report.organization_summary(results)
+    # Then
+    assert summary is not None
+    entry = summary["api_calls"]["RunInstancesWithoutVirtualizationType"]["nothing_found"]
+    assert entry["warm_beyond_standalone"] == []
+    assert entry["first_event_beyond_warm"] == [
+        "organizations:ListAccounts",
+        "organizations:ListAccounts",
+        "sts:AssumeRole",
+    ]
+    assert (entry["warm_us"], entry["standalone_warm_us"]) == (720.0, 700.0)
+    checks = report.organization_budgets(summary)
+    assert [(b["value"], b["verdict"]) for b in checks] == [(0, "pass"), (0, "pass")]
+    assert report.passed(checks)
+
+
+def test_a_warm_organization_event_that_assumes_the_role_again_fails_the_gate() -> None:
+    # Given a warm event that renews its member session (an AssumeRole standalone never makes)
+    results = _org_results(["dynamodb:PutItem", "sts:AssumeRole", "ec2:DescribeImages", "dynamodb:UpdateItem"])
+    # When
+    checks = report.organization_budgets(report.organization_summary(results))
+    # Then
+    beyond = checks[0]
+    assert beyond["budget"] == (
+        "AWS calls per warm event beyond standalone's, organization mode, "
+        "RunInstancesWithoutVirtualizationType (nothing_found) <= 0"
+    )
+    assert (beyond["value"], beyond["verdict"]) == (1, "fail")
+    assert not report.passed(checks)
+
+
+def test_a_call_made_twice_where_standalone_makes_it_once_counts() -> None:
+    assert report._beyond(["a", "b", "a", "c"], ["a", "c"]) == ["a", "b"]
+    assert report._beyond(["a", "a"], ["a", "a", "b"]) == []
+
+
+def test_an_ec2_call_with_the_hubs_own_credentials_fails_the_gate() -> None:
+    results = _org_results(["dynamodb:PutItem", "ec2:DescribeImages", "dynamodb:UpdateItem"], own_ec2=2)
+    checks = report.organization_budgets(report.organization_summary(results))
+    assert checks[-1]["budget"] == "EC2 calls with the hub's own credentials, organization mode <= 0"
+    assert (checks[-1]["value"], checks[-1]["verdict"]) == (2, "fail")
+
+
+def test_results_without_organization_mode_fail_the_gate() -> None:
+    checks = report.organization_budgets(report.organization_summary({"warm": {}}))
+    assert [(b["budget"], b["verdict"]) for b in checks] == [("organization mode measured", "fail")]
+
+
+def test_the_readme_line_names_the_first_events_extra_calls_and_the_budgets() -> None:
+    summary = report.organization_summary(
+        _org_results(["dynamodb:PutItem", "ec2:DescribeImages", "dynamodb:UpdateItem"])
+    )
+    assert summary is not None
+    line = report.organization_line(summary, report.organization_budgets(summary))
+    assert line == (
+        "Organization mode (the hub of a 1,000-account organization): 2 of 2 budgets hold (no AWS call per warm "
+        "event beyond standalone's, no EC2 call with the hub's own credentials); the first event in a container "
+        "also makes: organizations:ListAccounts x 2 (1 of 1 kinds); sts:AssumeRole x 1 (1 of 1 kinds)."
+    )
+    assert report.compact(["x", "x", "x", "y", "x"]) == "x x 3, y, x"
+    assert report.compact([]) == "none"
+
+
+def test_ec2_read_without_assuming_a_member_role_is_refused() -> None:
+    check_member_session("launch", ["sts:AssumeRole", "ec2:DescribeImages"], ["ec2:DescribeImages"])
+    check_member_session("permission", ["organizations:ListAccounts"], ["dynamodb:PutItem"])
+    with pytest.raises(RuntimeError, match="without assuming a member role"):
+        check_member_session("launch", ["ec2:DescribeImages"], ["ec2:DescribeImages"])
+
+
+def test_the_organization_is_listed_in_pages_of_twenty() -> None:
+    # Given ListAccounts answered page after page, as the paginator asks
+    pages, token = [], None
+    while True:
+        page = answers._list_accounts({} if token is None else {"NextToken": token})
+        pages.append(page)
+        token = page.get("NextToken")
+        if token is None:
+            break
+    ids = [account["Id"] for page in pages for account in page["Accounts"]]
+    # Then 1,000 accounts in 50 pages, the member and the hub among them, the trusted outsider not
+    assert (len(pages), len(ids), len(set(ids))) == (50, 1000, 1000)
+    assert pages[0]["NextToken"] == "20"
+    assert {answers.ACCOUNT, answers.HUB_ACCOUNT} <= set(ids)
+    assert answers.TRUSTED_ACCOUNT not in ids
+
+
+def test_the_stub_records_whose_credentials_each_call_signs_with() -> None:
+    # Given the Stubber on every client made from now on (undone at the end: other tests make real clients)
+    import boto3
+    from botocore import handlers
+
+    before = list(handlers.BUILTIN_HANDLERS)
+    try:
+        log = install(answers.ANSWERS)
+        hub = boto3.session.Session(
+            aws_access_key_id="ASIAHUBBENCHMARK00", aws_secret_access_key="x", aws_session_token="y"
+        )
+        # When the hub assumes the member role and reads EC2 with its session
+        role = "arn:aws:iam::111122223333:role/AmiGuardMember-Access-eu-west-1"
+        credentials = hub.client("sts", region_name="eu-west-1").assume_role(RoleArn=role, RoleSessionName="bench")[
+            "Credentials"
+        ]
+        member = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        member.client("ec2", region_name="eu-west-1").describe_images(ImageIds=["ami-0123456789abcdef0"])
+        hub.client("ec2", region_name="eu-west-1").describe_images(ImageIds=["ami-0123456789abcdef0"])
+    finally:
+        handlers.BUILTIN_HANDLERS[:] = before
+    # Then
+    assert [(str(call), call.key) for call in log.take()] == [
+        ("sts:AssumeRole", "ASIAHUBBENCHMARK00"),
+        ("ec2:DescribeImages", "ASIA111122223333"),
+        ("ec2:DescribeImages", "ASIAHUBBENCHMARK00"),
+    ]
+
+
+# --- the cost model (bench/cost.py) -------------------------------------------------------------------------------
+
+
+def test_the_cost_model_uses_the_functions_memory_size() -> None:
+    from stacks.components.guard_function import MEMORY_SIZE_MB
+
+    assert cost.MEMORY_SIZE_MB == MEMORY_SIZE_MB
+
+
+def test_billed_duration_is_cpu_at_the_functions_share_of_a_vcpu_plus_the_waits() -> None:
+    # 98.2 µs x 1769 / 256 = 0.679 ms, + 1 ms of runtime, rounded up
+    assert cost.billed_ms(98.2, ()) == 2
+    # 703.3 µs -> 4.860 ms, + 20 + 150 + 20 ms of calls (one EC2) + 1 = 195.86 -> 196
+    assert cost.billed_ms(703.3, ("dynamodb:PutItem", "ec2:DescribeImages", "dynamodb:UpdateItem")) == 196
+
+
+def test_a_million_quiet_events_and_a_million_alerts_cost() -> None:
+    quiet = cost.event_cost("RunInstances", "nothing_found", 98.2, ())
+    # EventBridge 1.00 + 4 GB across regions x 0.02; Lambda 0.20 + 500 GB-s x 0.0000133334; logs 0.83 GB x 0.50
+    assert quiet.eventbridge == pytest.approx(1.08)
+    assert quiet.lambda_ == pytest.approx(0.2066667, abs=1e-6)
+    assert (quiet.dynamodb, quiet.sns) == (0, 0)
+    assert quiet.logs == pytest.approx(0.415)
+    assert quiet.total == pytest.approx(1.7016667, abs=1e-6)
+    alert = cost.event_cost("RunInstances", "alert", 1232.9, ("dynamodb:PutItem", "sns:Publish", "dynamodb:UpdateItem"))
+    # 70 ms: 17,500 GB-s; two writes; one publish and one email; 1.65 GB of logs
+    assert alert.billed_ms == 70
+    assert alert.lambda_ == pytest.approx(0.4333345, abs=1e-6)
+    assert (alert.dynamodb, alert.sns) == (pytest.approx(1.25), pytest.approx(20.5))
+    assert alert.logs == pytest.approx(0.825)
+
+
+def test_the_cost_takes_the_hubs_warm_time_when_organization_mode_was_measured() -> None:
+    calls = {"calls": ["dynamodb:PutItem", "sns:Publish", "dynamodb:UpdateItem"]}
+    results: dict[str, object] = {
+        "api_calls": {"RunInstances": {"function": "launch", "nothing_found": {"calls": []}, "alert": calls}},
+        "warm_event_us": {"RunInstances": 98.2},
+        "warm_alert_us": {"RunInstances": 1232.9},
+    }
+    assert [c.billed_ms for c in cost.costs(results)] == [2, 70]
+    # Given the hub's warm time: 1,500 µs -> 10.37 ms + 60 + 1 -> 72 ms for the alert
+    results["organization"] = {"api_calls": {"RunInstances": {"alert": {"warm_us": 1500.0}}}}
+    assert [c.billed_ms for c in cost.costs(results)] == [2, 72]
