@@ -52,7 +52,8 @@ class HubStack(Stack):
         hub_bus = HubBus(self, "HubBus", bus_name=bus_name, organization_id=organization.organization_id)
 
         # The guards that act in members are those with EC2 calls in this configuration (the member role trusts
-        # exactly these; see MemberAccessRole). The tamper guard decides from the record alone: it only lists the accounts, to name one.
+        # exactly these; see MemberAccessRole). The tamper guard decides from the record alone: it only lists the
+        # accounts, to name one in its alert.
         acting = tuple(ec2_grants(policy, self))
         member_roles = f"arn:{self.partition}:iam::*:role/{contract.member_role_prefix()}*"
 
