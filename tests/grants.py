@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from moto.ec2 import ec2_backends
+
 from tests.infra.test_guard_roles import DESCRIBES_WITHOUT_RESOURCE_LEVEL_PERMISSIONS
 
 # botocore service name -> IAM service prefix. For the operations of these services the IAM action is named after
@@ -257,6 +259,47 @@ def allowing(granted: list[Statement], request: Request) -> Iterator[tuple[State
             arn_matches(r, request.resource) for r in statement.resources
         ):
             yield statement, conditions_hold(statement.conditions, request.context)
+
+
+class Context:
+    """The condition keys of a request, read from the emulated accounts as AWS would evaluate them: ec2:Owner the
+    owner of the image or snapshot in the account, aws:ResourceOrgID the organization of the account a role is in."""
+
+    def __init__(self, organization_of: Mapping[str, str] | None = None) -> None:
+        self._organization_of = organization_of or {}
+        """account id -> the id of the organization it is in"""
+        self.absent: set[str] = set()
+        """Images and snapshots a call named that the account does not have: they have no owner."""
+
+    def of(self, account: str, arn: str) -> Mapping[str, str]:
+        """The keys of a request on `arn` by a principal of `account`."""
+        if arn == "*":
+            return {}
+        _, _, service, region, owner_account, resource = arn.split(":", 5)
+        if service == "iam":  # a role: the organization of the account it is in
+            found = self._organization_of.get(owner_account)
+            return {"aws:ResourceOrgID": found} if found else {}
+        if service == "ec2":  # an image or a snapshot (their ARNs name no account) of `account` in `region`
+            kind, resource_id = resource.split("/", 1)
+            backend = ec2_backends[account][region]
+            item = (backend.amis if kind == "image" else backend.snapshots).get(resource_id)
+            if item is None:
+                self.absent.add(arn)
+                return {}
+            return {"ec2:Owner": str(item.owner_id)}
+        return {}
+
+
+def judged(granted: list[Statement], request: Request, absent: set[str]) -> tuple[bool, list[Statement]]:
+    """(whether the request is allowed, the statements that allow it with their conditions met).
+
+    A request on an image or snapshot that does not exist has no ec2:Owner: it is counted as allowed when a
+    statement would allow it whatever the owner were, since AWS refuses it either way (not found, or unauthorized
+    for want of the key) and the path expects the call to fail (an image gone before it could be reverted)."""
+    verdicts = list(allowing(granted, request))
+    met = [statement for statement, holds in verdicts if holds is True]
+    undecided = [statement for statement, holds in verdicts if holds is None]
+    return bool(met) or (bool(undecided) and request.resource in absent), met
 
 
 def principal_matches(principal: str, caller: str) -> bool:

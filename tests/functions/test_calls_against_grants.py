@@ -4,8 +4,10 @@ role grants is used on some path: checked both ways, for each configuration that
 For each configuration the stack is synthesized as `cdk synth` builds it; each function in the template is then run
 through its own entry point (the template's Handler, with the template's environment, the emulated account standing
 in for the topic and the table) over a catalogue of events that takes every path it has. botocore reports each call
-(`tests/functions/conftest.py: CallRecorder`), and the calls are compared with the Allow statements of the policy
-attached to the function's role (found through the function's Role reference).
+(`tests/functions/conftest.py: CallRecorder`, with its parameters), and the calls are compared with the Allow
+statements of the policy attached to the function's role (found through the function's Role reference): each call
+allowed on the resource it names with its conditions met (`tests/grants.py`), each action granted called on some path.
+Organization mode: tests/functions/test_org_calls_against_grants.py.
 
 The emulated account enforces no IAM, which is why this test exists: without it, an ungranted call passes every
 other test and fails only in AWS.
@@ -14,7 +16,7 @@ other test and fails only in AWS.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +28,16 @@ from botocore.exceptions import ClientError
 from tests import records as r
 from tests.functions.conftest import TABLE, Account, Call, CallRecorder
 from tests.functions.test_handlers import FakeContext
-from tests.grants import DeployedFunction, Resolver, deployed_functions, differences, iam_action
+from tests.grants import (
+    Context,
+    DeployedFunction,
+    Resolver,
+    deployed_functions,
+    differences,
+    iam_action,
+    judged,
+    requests,
+)
 from tests.infra.conftest import synthesize
 
 TRUSTED = "555566667777"
@@ -272,10 +283,36 @@ PSEUDO_PARAMETERS = {"Partition": "aws", "Region": r.REGION, "AccountId": r.ACCO
 def resolver(resources: Mapping[str, Any], account: Account) -> Resolver:
     """The template as CloudFormation would resolve it in the emulated account: the topic and the table it
     references are the emulated ones; any other resource (named in a watch list, say) gets a stand-in name, which is
-    all a function that only compares names needs."""
+    all a function that only compares names needs, and which no real call's resource matches."""
+    table = boto3.client("dynamodb", region_name=r.REGION).describe_table(TableName=TABLE)["Table"]["TableArn"]
     return Resolver(
-        resources, PSEUDO_PARAMETERS, refs={"AWS::SNS::Topic": account.topic_arn, "AWS::DynamoDB::Table": TABLE}
+        resources,
+        PSEUDO_PARAMETERS,
+        refs={"AWS::SNS::Topic": account.topic_arn, "AWS::DynamoDB::Table": TABLE},
+        attributes={("AWS::DynamoDB::Table", "Arn"): table},
     )
+
+
+def not_allowed(function: DeployedFunction, calls: list[Call], context: Context) -> Iterator[str]:
+    """Each call of the function that its role's statements do not allow on the resource it names, with the
+    condition keys the emulated account gives it (ec2:Owner: the image's or snapshot's owner)."""
+    for call in calls:
+        if call.function != function.name:
+            continue
+        action = iam_action(call.service, call.operation)
+        for request in requests(
+            action,
+            call.params,
+            partition="aws",
+            region=call.region,
+            account=r.ACCOUNT,
+            context_of=lambda arn: context.of(r.ACCOUNT, arn),
+        ):
+            if not judged(function.statements, request, context.absent)[0]:
+                yield (
+                    f"{function.name}: {action} on {request.resource} ({dict(request.context)}) in {call.region}, "
+                    f"on {call.path}: not allowed by its role's statements"
+                )
 
 
 @pytest.fixture(scope="module")
@@ -352,9 +389,12 @@ def test_each_function_calls_exactly_what_its_role_grants(
                 env.setenv(key, value)
             run_catalogue(function, variables, account, recorder)
     # Then each function called only what its role grants, and its role grants nothing no path uses
+    # (each call allowed on the resource it names, its conditions met)
     found: list[str] = []
+    context = Context()
     for function in functions:
         found += differences(function.name, function.granted, called_actions(recorder.calls, function.name))
+        found += not_allowed(function, recorder.calls, context)
     assert not found, "\n".join(["calls and grants differ:", *found])
 
 

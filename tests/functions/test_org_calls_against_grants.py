@@ -34,7 +34,7 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.ec2 import ec2_backends
+from moto.ec2 import ec2_backends  # the test's own view of the member account's images
 
 from ami_guard import aws_organization, contract
 from tests import records as r
@@ -54,14 +54,14 @@ from tests.functions.test_organization_runtime import (  # noqa: F401  (org: the
     org,
 )
 from tests.grants import (
+    Context,
     DeployedFunction,
-    Request,
     Resolver,
     Statement,
-    allowing,
     deployed_functions,
     differences,
     iam_action,
+    judged,
     requests,
     role_arn,
     role_statements,
@@ -188,6 +188,14 @@ def member_role(template: Mapping[str, Any], arn: str) -> MemberRole | None:
     return None
 
 
+def organization_of(guarded: Organization) -> dict[str, str]:
+    """account id -> the id of the organization it is in, as Organizations lists them (the test's own client)."""
+    organizations = guarded.own.client("organizations", region_name=r.REGION)
+    organization_id = organizations.describe_organization()["Organization"]["Id"]
+    listed = organizations.get_paginator("list_accounts").paginate()
+    return {account["Id"]: organization_id for page in listed for account in page["Accounts"]}
+
+
 def trusted_principal_arns(trust: list[Statement]) -> set[str]:
     """The principals the trust names by aws:PrincipalArn (a statement without it would trust a whole account)."""
     named: set[str] = set()
@@ -196,46 +204,6 @@ def trusted_principal_arns(trust: list[Statement]) -> set[str]:
         assert arns, f"{statement}: trusts {statement.principals} without naming the roles by aws:PrincipalArn"
         named.update(arns)
     return named
-
-
-class Context:
-    """The condition keys of a request, read from the emulated organization as AWS would evaluate them."""
-
-    def __init__(self, guarded: Organization) -> None:
-        organizations = guarded.own.client("organizations", region_name=r.REGION)
-        organization_id = organizations.describe_organization()["Organization"]["Id"]
-        listed = organizations.get_paginator("list_accounts").paginate()
-        self._organization_of = {a["Id"]: organization_id for page in listed for a in page["Accounts"]}
-        self.absent: set[str] = set()
-        """Images and snapshots a call named that the member account does not have: they have no owner."""
-
-    def of(self, account: str, arn: str) -> Mapping[str, str]:
-        _, _, service, region, _, resource = arn.split(":", 5) if arn != "*" else ("",) * 6
-        if service == "iam":  # a role: the organization of the account it is in
-            owner_account = arn.split(":")[4]
-            found = self._organization_of.get(owner_account)
-            return {"aws:ResourceOrgID": found} if found else {}
-        if service == "ec2":  # an image or a snapshot of `account` in `region`
-            kind, resource_id = resource.split("/", 1)
-            backend = ec2_backends[account][region]
-            item = (backend.amis if kind == "image" else backend.snapshots).get(resource_id)
-            if item is None:
-                self.absent.add(arn)
-                return {}
-            return {"ec2:Owner": item.owner_id}
-        return {}
-
-
-def judged(granted: list[Statement], request: Request, absent: set[str]) -> tuple[bool, list[Statement]]:
-    """(whether the request is allowed, the statements that allow it with their conditions met).
-
-    A request on an image or snapshot that does not exist has no ec2:Owner: it is counted as allowed when a
-    statement would allow it whatever the owner were, since AWS refuses it either way (not found, or unauthorized
-    for want of the key) and the path expects the call to fail (an image gone before it could be reverted)."""
-    verdicts = list(allowing(granted, request))
-    met = [statement for statement, holds in verdicts if holds is True]
-    undecided = [statement for statement, holds in verdicts if holds is None]
-    return bool(met) or (bool(undecided) and request.resource in absent), met
 
 
 @dataclass(frozen=True)
@@ -389,7 +357,7 @@ def test_hub_roles_and_member_role_grant_exactly_the_calls_each_hub_function_mak
                 env.setenv(key, value)
             run_catalogue(function, variables, Member(org, org.member), calls, paths)
     # Then every call is granted where it is made, every grant is used, every trusted hub role assumes
-    context = Context(org)
+    context = Context(organization_of(org))
     found = list(hub_differences(deployed, calls.calls, org.hub, context))
     for carrier, template in deployed.members.items():
         found += member_differences(deployed, carrier, template, calls.calls, context)
