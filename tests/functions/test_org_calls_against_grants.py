@@ -301,8 +301,8 @@ def member_differences(
             continue
         action = iam_action(call.service, call.operation)
         role = roles.get(call.role)
-        if role is None:
-            yield f"{carrier}: {call.function} called {action} as {call.role}, which it never assumed"
+        if role is None or call.function not in assumed_by[call.role]:
+            yield f"{carrier}: {call.function} called {action} as {call.role}, a role it did not assume itself"
             continue
         account = call.role.split(":")[4]
         for request in requests(
