@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,14 +100,22 @@ class Call:
     path: str
     service: str
     operation: str
+    region: str = ""
+    """The region of the client that made it."""
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Its parameters, as the caller passed them to the client."""
+    role: str | None = None
+    """The role whose credentials made it: None for the function's own (the default session's), else the ARN of
+    the role the function assumed (organization mode: a member access role)."""
 
 
 class CallRecorder:
-    """Records every API call made through the default boto3 session while `recording`, whoever made the client.
+    """Records every API call made through the watched boto3 sessions while `recording`, whoever made the client.
 
-    Registered on botocore's `before-call` event of the session the functions' client factory uses, so that a
-    call added anywhere (an adapter, Powertools, a client made outside the factory) is seen; calls the test makes
-    to set up the emulated account, outside `recording`, are not.
+    Watches botocore's `before-parameter-build` event (emitted once per API call, with the caller's parameters) of
+    the session the functions' client factory uses, and of any other session `watch` is given, so that a call added
+    anywhere (an adapter, Powertools, a client made outside the factory) is seen; calls the test makes to set up the
+    emulated account, outside `recording` or through a session not watched, are not.
     """
 
     def __init__(self) -> None:
@@ -114,12 +123,22 @@ class CallRecorder:
         self._current: tuple[str, str] | None = None
         self._refuse: set[tuple[str, str]] = set()
 
-    def __call__(self, model: Any, **_: Any) -> None:
+    def watch(self, session: Any, role: str | None = None) -> None:
+        """Record the calls of every client `session` makes (`role`: the role whose credentials it holds)."""
+
+        def seen(model: Any, params: Mapping[str, Any], context: Mapping[str, Any], **_: Any) -> None:
+            self._seen(model, params, str(context.get("client_region") or ""), role)
+
+        session.events.register("before-parameter-build", seen)
+
+    def _seen(self, model: Any, params: Mapping[str, Any], region: str, role: str | None) -> None:
         if self._current is None:
             return
         function, path = self._current
         service, operation = model.service_model.service_name, model.name
-        self.calls.append(Call(function=function, path=path, service=service, operation=operation))
+        self.calls.append(
+            Call(function, path, service, operation, region=region, params=copy.deepcopy(dict(params)), role=role)
+        )
         if (service, operation) in self._refuse:
             self._refuse.discard((service, operation))
             raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, operation)
@@ -144,7 +163,7 @@ def recorder(account: Account) -> CallRecorder:
     session = boto3.DEFAULT_SESSION
     assert session is not None
     calls = CallRecorder()
-    session.events.register("before-call", calls)
+    calls.watch(session)
     return calls
 
 

@@ -4,8 +4,10 @@ role grants is used on some path: checked both ways, for each configuration that
 For each configuration the stack is synthesized as `cdk synth` builds it; each function in the template is then run
 through its own entry point (the template's Handler, with the template's environment, the emulated account standing
 in for the topic and the table) over a catalogue of events that takes every path it has. botocore reports each call
-(`tests/functions/conftest.py: CallRecorder`), and the calls are compared with the Allow statements of the policy
-attached to the function's role (found through the function's Role reference).
+(`tests/functions/conftest.py: CallRecorder`, with its parameters), and the calls are compared with the Allow
+statements of the policy attached to the function's role (found through the function's Role reference): each call
+allowed on the resource it names with its conditions met (`tests/grants.py`), each action granted called on some path.
+Organization mode: tests/functions/test_org_calls_against_grants.py.
 
 The emulated account enforces no IAM, which is why this test exists: without it, an ungranted call passes every
 other test and fails only in AWS.
@@ -17,15 +19,25 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from tests import records as r
-from tests.functions.conftest import TABLE, Account, CallRecorder
+from tests.functions.conftest import TABLE, Account, Call, CallRecorder
 from tests.functions.test_handlers import FakeContext
+from tests.grants import (
+    Context,
+    DeployedFunction,
+    Resolver,
+    deployed_functions,
+    differences,
+    iam_action,
+    judged,
+    requests,
+)
 from tests.infra.conftest import synthesize
 
 TRUSTED = "555566667777"
@@ -51,34 +63,22 @@ CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
     for tags in ([], ["Owner", "CostCenter"])
 }
 
-# botocore service name -> IAM service prefix. For the operations of these services the IAM action is named after
-# the API operation (Service Authorization Reference); a service where it is not would need a table of its own.
-IAM_PREFIX = {"ec2": "ec2", "sns": "sns", "dynamodb": "dynamodb"}
 
-LAMBDA_USES = "Lambda itself, not our code"
-ON_OUR_BEHALF: dict[str, tuple[str | None, str]] = {
-    # action granted: (the call of ours that needs it, or None when every function needs it; why no call of ours
-    # appears for it)
-    "logs:CreateLogStream": (None, f"{LAMBDA_USES}: the runtime creates the log stream in the function's log group"),
-    "logs:PutLogEvents": (None, f"{LAMBDA_USES}: the runtime writes what the function prints to its log group"),
-    "sqs:SendMessage": (
-        None,
-        f"{LAMBDA_USES}: an event that failed its asynchronous retries is sent to the function's on-failure "
-        "queue with the execution role",
-    ),
-    "kms:GenerateDataKey": (
-        "sns:Publish",
-        "SNS encrypts each message published to the topic with its customer managed key, calling KMS with the "
-        "publisher's permissions",
-    ),
-    "kms:Decrypt": ("sns:Publish", "as kms:GenerateDataKey: SNS needs it from the publisher to use the data key"),
-}
+class EmulatedAccount(Protocol):
+    """The account a path is set up in: the emulated standalone account (`Account`), or a member account of the
+    emulated organization (tests/functions/test_org_calls_against_grants.py)."""
+
+    def ec2(self, region: str = r.REGION) -> Any: ...
+
+    def make_image(
+        self, region: str = r.REGION, *, tags: dict[str, str] | None = None, virtualization_type: str = "hvm"
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
 class Case:
     path: str
-    events: Callable[[Account, Mapping[str, str], CallRecorder], list[dict[str, Any]]]
+    events: Callable[[EmulatedAccount, Mapping[str, str], CallRecorder], list[dict[str, Any]]]
     """Sets up the emulated account for the path and returns the events to deliver, in order."""
     fails: bool = False
     """The invocation fails (so that Lambda retries it): the path of a refused alert."""
@@ -90,13 +90,13 @@ def watched(env: Mapping[str, str], key: str) -> str:
     return names[0]
 
 
-def public_image(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def public_image(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     image = account.make_image()
     account.ec2().modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
     return [r.envelope(r.modify_image_attribute(image, [{"group": "all"}]))]
 
 
-def untrusted_share(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def untrusted_share(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     image = account.make_image()
     account.ec2().modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": OUTSIDER}]})
     return [r.envelope(r.modify_image_attribute(image, [{"userId": OUTSIDER}]))]
@@ -105,7 +105,7 @@ def untrusted_share(account: Account, env: Mapping[str, str], calls: CallRecorde
 def refused(case: Case) -> Case:
     """The same path, with SNS refusing the alert: the invocation fails and the idempotency record is deleted."""
 
-    def events(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+    def events(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
         calls.refuse_next("sns", "Publish")
         return case.events(account, env, calls)
 
@@ -115,7 +115,7 @@ def refused(case: Case) -> Case:
 def twice(case: Case) -> Case:
     """The same path, its event delivered twice: the second delivery finds the idempotency record."""
 
-    def events(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+    def events(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
         return [event for event in case.events(account, env, calls) for _ in range(2)]
 
     return Case(f"{case.path}, delivered twice", events)
@@ -157,12 +157,14 @@ PERMISSION_CASES = [
 ]
 
 
-def paravirtual_launch(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def paravirtual_launch(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     image = account.make_image(virtualization_type="paravirtual")
     return [r.envelope(r.run_instances(image, "m1.small", virtualization_type=None))]
 
 
-def refused_template_launch(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def refused_template_launch(
+    account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder
+) -> list[dict[str, Any]]:
     """A refused launch has no response to read the image from: only the launch template names it."""
     image = account.make_image(virtualization_type="paravirtual")
     template = account.ec2().create_launch_template(
@@ -176,7 +178,7 @@ def refused_template_launch(account: Account, env: Mapping[str, str], calls: Cal
     return [r.envelope(record)]
 
 
-def mismatched_launch(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def mismatched_launch(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     image = account.make_image(virtualization_type="paravirtual")
     record = r.run_instances(image, "m5.large", virtualization_type=None, error_code="InvalidParameterCombination")
     return [r.envelope(record)]
@@ -197,7 +199,7 @@ LAUNCH_CASES = [
 
 
 def copy_of(
-    account: Account, *, source_tags: dict[str, str], source_gone: bool = False
+    account: EmulatedAccount, *, source_tags: dict[str, str], source_gone: bool = False
 ) -> tuple[str, str]:  # (copy, source)
     source = account.make_image(r.OTHER_REGION, tags=source_tags)
     copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
@@ -206,27 +208,27 @@ def copy_of(
     return copy, source
 
 
-def copy_without_tags(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def copy_without_tags(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     copy, source = copy_of(account, source_tags={"Owner": "platform", "CostCenter": "42"})
     return [r.envelope(r.copy_image(copy, source))]
 
 
-def copy_with_tags(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def copy_with_tags(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     copy, source = copy_of(account, source_tags={"Owner": "platform"})
     return [r.envelope(r.copy_image(copy, source, copy_image_tags=True))]
 
 
-def copy_of_vanished(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def copy_of_vanished(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     copy, source = copy_of(account, source_tags={"Owner": "platform"}, source_gone=True)
     return [r.envelope(r.copy_image(copy, source))]
 
 
-def registered(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def registered(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     image = account.make_image(tags={"Owner": "platform"})
     return [r.envelope(r.register_image(image, virtualization_type="paravirtual"))]
 
 
-def created(account: Account, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+def created(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
     return [r.envelope(r.create_image(account.make_image()))]
 
 
@@ -275,74 +277,42 @@ CATALOGUE: dict[str, list[Case]] = {
 }
 
 
-@dataclass(frozen=True)
-class DeployedFunction:
-    name: str
-    handler: str
-    environment: Mapping[str, Any]
-    granted: frozenset[str]
+PSEUDO_PARAMETERS = {"Partition": "aws", "Region": r.REGION, "AccountId": r.ACCOUNT}
 
 
-def deployed_functions(template: Mapping[str, Any]) -> Iterator[DeployedFunction]:
-    resources: Mapping[str, Any] = template["Resources"]
-    for resource in resources.values():
-        if resource["Type"] != "AWS::Lambda::Function":
+def resolver(resources: Mapping[str, Any], account: Account) -> Resolver:
+    """The template as CloudFormation would resolve it in the emulated account: the topic and the table it
+    references are the emulated ones; any other resource (named in a watch list, say) gets a stand-in name, which is
+    all a function that only compares names needs, and which no real call's resource matches."""
+    table = boto3.client("dynamodb", region_name=r.REGION).describe_table(TableName=TABLE)["Table"]["TableArn"]
+    return Resolver(
+        resources,
+        PSEUDO_PARAMETERS,
+        refs={"AWS::SNS::Topic": account.topic_arn, "AWS::DynamoDB::Table": TABLE},
+        attributes={("AWS::DynamoDB::Table", "Arn"): table},
+    )
+
+
+def not_allowed(function: DeployedFunction, calls: list[Call], context: Context) -> Iterator[str]:
+    """Each call of the function that its role's statements do not allow on the resource it names, with the
+    condition keys the emulated account gives it (ec2:Owner: the image's or snapshot's owner)."""
+    for call in calls:
+        if call.function != function.name:
             continue
-        props = resource["Properties"]
-        yield DeployedFunction(
-            name=props["FunctionName"],
-            handler=props["Handler"],
-            environment=props["Environment"]["Variables"],
-            granted=granted_actions(resources, props["Role"]["Fn::GetAtt"][0]),
-        )
-
-
-def granted_actions(resources: Mapping[str, Any], role_id: str) -> frozenset[str]:
-    """The actions the role's policies allow. Only Allow statements with listed actions are expected here: a Deny,
-    a NotAction, a managed or an inline role policy would need more than an action set to be compared."""
-    role = resources[role_id]["Properties"]
-    assert "ManagedPolicyArns" not in role and "Policies" not in role, f"{role_id}: policies beside its own"
-    actions: set[str] = set()
-    for resource in resources.values():
-        if resource["Type"] != "AWS::IAM::Policy" or {"Ref": role_id} not in resource["Properties"]["Roles"]:
-            continue
-        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow" and "NotAction" not in statement, statement
-            action = statement["Action"]
-            actions.update([action] if isinstance(action, str) else action)
-    return frozenset(actions)
-
-
-PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::Region": r.REGION, "AWS::AccountId": r.ACCOUNT}
-
-
-def resolved(environment: Mapping[str, Any], resources: Mapping[str, Any], account: Account) -> dict[str, str]:
-    """The function's environment as CloudFormation would resolve it in the emulated account: the topic and the
-    table it references are the emulated ones; any other resource (named in a watch list, say) gets a stand-in name,
-    which is all a function that only compares names needs."""
-    stand_ins = {"AWS::SNS::Topic": account.topic_arn, "AWS::DynamoDB::Table": TABLE}
-
-    def value_of(node: Any) -> str:
-        if isinstance(node, str):
-            return node
-        if set(node) == {"Ref"}:
-            name = node["Ref"]
-            if name in PSEUDO_PARAMETERS:
-                return PSEUDO_PARAMETERS[name]
-            return stand_ins.get(resources[name]["Type"], f"stand-in-{name}")
-        if set(node) == {"Fn::GetAtt"}:
-            return "stand-in-" + "-".join(node["Fn::GetAtt"])
-        if set(node) == {"Fn::Join"}:
-            separator, parts = node["Fn::Join"]
-            return str(separator).join(value_of(part) for part in parts)
-        raise AssertionError(f"{node}: an intrinsic this test does not resolve")
-
-    return {key: value_of(value) for key, value in environment.items()}
-
-
-def iam_action(service: str, operation: str) -> str:
-    assert service in IAM_PREFIX, f"a call to {service}.{operation}: add the service's IAM prefix to IAM_PREFIX"
-    return f"{IAM_PREFIX[service]}:{operation}"
+        action = iam_action(call.service, call.operation)
+        for request in requests(
+            action,
+            call.params,
+            partition="aws",
+            region=call.region,
+            account=r.ACCOUNT,
+            context_of=lambda arn: context.of(r.ACCOUNT, arn),
+        ):
+            if not judged(function.statements, request, context.absent)[0]:
+                yield (
+                    f"{function.name}: {action} on {request.resource} ({dict(request.context)}) in {call.region}, "
+                    f"on {call.path}: not allowed by its role's statements"
+                )
 
 
 @pytest.fixture(scope="module")
@@ -360,14 +330,20 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Mappi
     return template
 
 
-def run_catalogue(function: DeployedFunction, env: Mapping[str, str], account: Account, calls: CallRecorder) -> None:
+def run_catalogue(
+    function: DeployedFunction,
+    env: Mapping[str, str],
+    account: EmulatedAccount,
+    calls: CallRecorder,
+    catalogue: Mapping[str, list[Case]] = CATALOGUE,
+) -> None:
     """Every case of the function's catalogue through the function's own entry point, as Lambda calls it."""
     module_name, attribute = function.handler.rsplit(".", 1)
     module = importlib.import_module(module_name)
     entry_point = getattr(module, attribute)
-    assert function.handler in CATALOGUE, f"{function.name}: no catalogue of paths for {function.handler}"
+    assert function.handler in catalogue, f"{function.name}: no catalogue of paths for {function.handler}"
     module._guard.reset()  # the function's container starts cold: the clients it makes are made from now on
-    for case in CATALOGUE[function.handler]:
+    for case in catalogue[function.handler]:
         for event in case.events(account, env, calls):
             with calls.recording(function.name, case.path):
                 if case.fails:
@@ -377,20 +353,14 @@ def run_catalogue(function: DeployedFunction, env: Mapping[str, str], account: A
                     entry_point(event, FakeContext())
 
 
-def differences(function: DeployedFunction, called: Mapping[str, list[str]]) -> list[str]:
-    """What is called without a grant, and what is granted without a call (nor a reason written out above)."""
-    needed = set(called) | {
-        action for action, (needed_by, _) in ON_OUR_BEHALF.items() if needed_by is None or needed_by in called
-    }
-    name = function.name
-    return [
-        *(
-            f"{name}: {a} called without a grant, on: {'; '.join(called[a])}"
-            for a in sorted(set(called) - function.granted)
-        ),
-        *(f"{name}: {a} granted but called on no path" for a in sorted(function.granted - needed)),
-        *(f"{name}: {a} needed on our behalf but not granted" for a in sorted(needed - set(called) - function.granted)),
-    ]
+def called_actions(calls: list[Call], function: str) -> dict[str, list[str]]:
+    """IAM action -> the paths on which `function` called it."""
+    called: dict[str, list[str]] = {}
+    for call in calls:
+        if call.function == function:
+            paths = called.setdefault(iam_action(call.service, call.operation), [])
+            paths += [call.path] if call.path not in paths else []
+    return called
 
 
 @pytest.mark.parametrize("configuration", list(CONFIGURATIONS))
@@ -403,7 +373,8 @@ def test_each_function_calls_exactly_what_its_role_grants(
 ) -> None:
     # Given the stack synthesized for this configuration, and its four functions deployed into the emulated account
     template = templates(configuration)
-    functions = list(deployed_functions(template))
+    resolve = resolver(template["Resources"], account)
+    functions = list(deployed_functions(template, resolve))
     assert sorted(f.name for f in functions) == [
         "AmiGuard-ImageGuard",
         "AmiGuard-LaunchGuard",
@@ -413,19 +384,17 @@ def test_each_function_calls_exactly_what_its_role_grants(
     # When each function handles every event of its catalogue
     for function in functions:
         with monkeypatch.context() as env:
-            variables = resolved(function.environment, template["Resources"], account)
+            variables = {key: resolve(value) for key, value in function.environment.items()}
             for key, value in {**variables, "AWS_LAMBDA_FUNCTION_NAME": function.name}.items():
                 env.setenv(key, value)
             run_catalogue(function, variables, account, recorder)
     # Then each function called only what its role grants, and its role grants nothing no path uses
+    # (each call allowed on the resource it names, its conditions met)
     found: list[str] = []
+    context = Context()
     for function in functions:
-        called: dict[str, list[str]] = {}
-        for call in recorder.calls:
-            if call.function == function.name:
-                paths = called.setdefault(iam_action(call.service, call.operation), [])
-                paths += [call.path] if call.path not in paths else []
-        found += differences(function, called)
+        found += differences(function.name, function.granted, called_actions(recorder.calls, function.name))
+        found += not_allowed(function, recorder.calls, context)
     assert not found, "\n".join(["calls and grants differ:", *found])
 
 
