@@ -16,14 +16,14 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from ami_guard import alerts, contract, rules
 from ami_guard.config import Policy
 from ami_guard.engine import Actions, Evaluation, ImageFacts, Lookups, SnapshotFacts, evaluate
-from ami_guard.events.calls import ApiCall, Envelope, SkipEvent, parse_call
+from ami_guard.events.calls import Envelope, SkipEvent, parse_call
 from ami_guard.settings import Settings
 
 if TYPE_CHECKING:
-    from ami_guard.aws import ClientFactory
     from ami_guard.events.principals import Principals
     from ami_guard.events.run_instances import Launch
     from ami_guard.instance_types import InstanceTypeInfo
+    from ami_guard.organization import OrganizationScopes
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 
@@ -45,13 +45,6 @@ class Scope(NamedTuple):
     """Why the organization's accounts are not known for this event (added to each alert's evidence)."""
 
 
-class Scoper(Protocol):
-    def __call__(self, call: ApiCall, account: Any, *, listing: bool = True) -> Scope:
-        """(the call, the EventBridge envelope's `account`) -> the event's Scope (organization mode); with
-        `listing`, the organization's accounts are read for trust and the account's name."""
-        ...
-
-
 class Dependencies(NamedTuple):
     """What `process` works with. A NamedTuple, not a frozen dataclass: a cold start pays about 0.8 ms to declare
     one."""
@@ -64,7 +57,7 @@ class Dependencies(NamedTuple):
     watched: rules.Watched = rules.Watched()
     idempotency_store: Callable[[], Any] | None = None
     """Makes the Powertools persistence layer (and its DynamoDB client) when an event first needs it."""
-    scope: Scoper | None = None
+    scope: OrganizationScopes | None = None
     """Organization mode: the member account's scope for each event (None: standalone, the fields above)."""
 
     @property
@@ -88,8 +81,10 @@ def build_dependencies(
     )
 
     clients = client_factory()
-    scope: Scoper | None = None
+    scope: OrganizationScopes | None = None
     if settings.policy.organization is not None:
+        from ami_guard.organization import OrganizationScopes  # organization mode only: never in a standalone start
+
         scopes = OrganizationScopes(settings, clients, clock=clock)
         scope = scopes
         # never the hub's own credentials for EC2: the default lookups are those of no account, which refuse
@@ -115,80 +110,6 @@ def build_dependencies(
         idempotency_store=idempotency_store,
         scope=scope,
     )
-
-
-class OrganizationScopes:
-    """Organization mode, per event: the member role's lookups and actions in the envelope's account, the policy
-    with the organization's ACTIVE accounts trusted (trustOwnOrganization), and the account's name."""
-
-    def __init__(self, settings: Settings, clients: ClientFactory, *, clock: Callable[[], float] | None = None) -> None:
-        from ami_guard.aws_organization import MemberSessions, OrganizationDirectory
-
-        self._sessions = MemberSessions(clients, settings.region, settings.member_role_prefix, clock=clock)
-        self._directory = OrganizationDirectory(clients, settings.region, clock=clock)
-        self._policy = settings.policy
-        self._instance_types: dict[str, Any] = {}
-        self._members: dict[tuple[str, str], tuple[Lookups, Actions]] = {}
-        self._trusting: tuple[frozenset[str], Policy] | None = None
-
-    def member(self, account: Any, region: str) -> tuple[Lookups, Actions]:
-        """Lookups and actions through `account`'s member role (they refuse when the account is not an account id)."""
-        from ami_guard.aws import Ec2Actions, Ec2Lookups, InstanceTypeCatalog
-        from ami_guard.aws_organization import is_account
-        from ami_guard.findings import is_region
-
-        # kept only for an account and region in AWS's formats: a crafted one cannot grow the cache
-        key = (account, region) if is_account(account) and is_region(region) else None
-        if key is not None and key in self._members:
-            return self._members[key]
-        clients = self._sessions.clients(account)
-        lookups = Ec2Lookups(clients, InstanceTypeCatalog(clients, region, self._instance_types))
-        made: tuple[Lookups, Actions] = (lookups, Ec2Actions(clients, lookups))
-        if key is not None:
-            self._members[key] = made
-        return made
-
-    def __call__(self, call: ApiCall, account: Any, *, listing: bool = True) -> Scope:
-        """The event's scope; without `listing`, the organization's accounts are not read (the evaluation does
-        not depend on them, and the name is read only if an alert needs it)."""
-        lookups, actions = self.member(account, call.region)
-        policy = self._policy
-        if not listing:
-            return Scope(policy, lookups, actions)
-        wanted = {a for a in (account, *_shared_accounts(call)) if isinstance(a, str)}
-        accounts = self._directory.accounts(wanted)
-        if accounts is None:
-            reason = self._directory.error or "the organization's accounts are not listed"
-            trust = (
-                "no account was trusted for being in the organization, and " if policy.trust_own_organization else ""
-            )
-            return Scope(policy, lookups, actions, None, f"{reason}: {trust}the account's name is unknown")
-        # the name of the account the alert names (the record's), when the envelope's agrees: never another's name
-        name = accounts.get(account) if isinstance(account, str) and account == call.account else None
-        if policy.trust_own_organization:
-            ids = self._directory.ids()
-            assert ids is not None
-            # one policy per listing, not one set union per event
-            if self._trusting is None or self._trusting[0] is not ids:
-                self._trusting = (ids, policy._replace(trusted_accounts=policy.trusted_accounts | ids))
-            policy = self._trusting[1]
-        return Scope(policy, lookups, actions, name)
-
-
-_SHARES = ("ModifyImageAttribute", "ModifySnapshotAttribute")
-
-
-def _shared_accounts(call: ApiCall) -> tuple[str, ...]:
-    """The accounts a permission change shares with (an account the organization's list lacks makes it list again)."""
-    if call.event_source != contract.EVENT_SOURCE or call.event_name not in _SHARES:
-        return ()
-    from ami_guard.events import permissions  # the permission guard's own domain: loaded already
-
-    if call.event_name == "ModifyImageAttribute":
-        change = permissions.read_launch_permission_change(call)
-    else:
-        change = permissions.read_create_volume_permission_change(call)
-    return change.added.user_ids if isinstance(change, permissions.PermissionChange) else ()
 
 
 class EntryPoint:
@@ -303,7 +224,7 @@ def _evaluate(
     if call.event_source == contract.EVENT_SOURCE:
         # The organization's accounts are read when trust decides the event (a share with accounts), else only
         # once there is an alert to name the account in: a quiet launch costs no Organizations call.
-        trust_decides = deps.scope is not None and bool(_shared_accounts(call))
+        trust_decides = deps.scope is not None and deps.scope.trust_decides(call)
         if deps.scope is not None:
             scope = deps.scope(call, envelope.account, listing=trust_decides)
         if not effects:

@@ -41,7 +41,7 @@ COMMON = {
 RARE = {"ami_guard.alerts_oversize"}
 # Organization mode's adapters (member-role sessions, the organization's account list): never in a standalone cold
 # start, which the stack's standalone environment (no AMI_GUARD_ORGANIZATION) gives every function here.
-ORGANIZATION_ONLY = {"ami_guard.aws_organization"}
+ORGANIZATION_ONLY = {"ami_guard.aws_organization", "ami_guard.organization"}
 EXPECTED = {
     "permission": COMMON
     | {

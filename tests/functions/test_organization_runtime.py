@@ -25,8 +25,9 @@ from moto.sts import models as moto_sts
 
 from ami_guard import contract
 from ami_guard.config import parse_policy
-from ami_guard.guard import Dependencies, OrganizationScopes, build_dependencies, process
+from ami_guard.guard import Dependencies, build_dependencies, process
 from ami_guard.handlers import permission_guard
+from ami_guard.organization import OrganizationScopes
 from ami_guard.settings import Settings
 from ami_guard.watched import Watched
 from demo.emulator_server import copies_name_their_source
