@@ -212,13 +212,20 @@ def _long_values(finding: Finding, call: ApiCall, limit: int) -> list[str]:
 
 
 def document(
-    finding: Finding, call: ApiCall, limits: Limits = FULL, *, logged: bool = False, log_group: str | None = None
+    finding: Finding,
+    call: ApiCall,
+    limits: Limits = FULL,
+    *,
+    logged: bool = False,
+    log_group: str | None = None,
+    account_name: str | None = None,
 ) -> dict[str, Any]:
     """The machine-readable alert; also what `amiguard evaluate` prints, one per line (at the FULL level).
 
     `truncated` is None when every value is whole; else it names the shortened values and where they are
     whole: the CloudTrail record, and when `logged` (a guard function publishing it) the `full_finding_log`
-    lines in `log_group` (the function's log group, when known).
+    lines in `log_group` (the function's log group, when known). `account_name`: the account's name in the
+    organization (organization mode; None when unknown or standalone), data from AWS like every other value.
     """
     b = _Bounder(limits)
     long_values = _long_values(finding, call, limits.text)
@@ -249,6 +256,7 @@ def document(
         "title": b.prose(finding.title, "title", limits.title, long_values),
         "description": b.prose(finding.description, "description", limits.prose, long_values),
         "account": b.optional(call.account, "account", limits.ident),
+        "account_name": b.optional(account_name, "account_name", limits.ident),
         "region": b.text(call.region, "region", limits.ident),
         "event_id": b.text(call.event_id, "event_id", limits.ident),
         "resources": resources,
@@ -313,19 +321,30 @@ def full_finding_log(finding: Finding, call: ApiCall) -> list[dict[str, Any]]:
     ]
 
 
-def render(finding: Finding, call: ApiCall, *, log_group: str | None = None) -> Alert:
+def render(finding: Finding, call: ApiCall, *, log_group: str | None = None, account_name: str | None = None) -> Alert:
     """The alert to publish: at the first level of LEVELS whose Publish request fits PUBLISH_BUDGET_BYTES (REDUCED
-    always does). Its caller logs `full_finding_log` when the alert is `truncated`; `log_group` names where."""
-    alert = _render(finding, call, LEVELS[0], log_group)
+    always does). Its caller logs `full_finding_log` when the alert is `truncated`; `log_group` names where.
+    `account_name` (organization mode): the account's name, in the document, an attribute and the email."""
+    alert = _render(finding, call, LEVELS[0], log_group, account_name)
     for limits in LEVELS[1:]:
         if alert.publish_bytes() <= PUBLISH_BUDGET_BYTES:
             break
-        alert = _render(finding, call, limits, log_group)
+        alert = _render(finding, call, limits, log_group, account_name)
     return alert
 
 
-def _render(finding: Finding, call: ApiCall, limits: Limits, log_group: str | None) -> Alert:
-    doc = document(finding, call, limits, logged=True, log_group=log_group)
+def _render(
+    finding: Finding, call: ApiCall, limits: Limits, log_group: str | None, account_name: str | None = None
+) -> Alert:
+    doc = document(finding, call, limits, logged=True, log_group=log_group, account_name=account_name)
+    attributes = {
+        "severity": finding.severity.name,
+        "rule_id": finding.rule_id,
+        "account": _attribute(call.account or "unknown"),
+        "region": _attribute(call.region),
+    }
+    if account_name is not None:  # organization mode (a standalone alert has no such attribute)
+        attributes["account_name"] = _attribute(account_name)
     request: list[str] = []
     _strings([call.request, call.response], request, QUOTED_MIN - 1)
     request = [cut(value, limits.text) for value in request]
@@ -333,12 +352,7 @@ def _render(finding: Finding, call: ApiCall, limits: Limits, log_group: str | No
         subject=subject_line(finding.severity.name, _prose(doc["title"], _record_values(doc, request)), call.account),
         document=doc,
         email=email_text(doc, request),
-        attributes={
-            "severity": finding.severity.name,
-            "rule_id": finding.rule_id,
-            "account": _attribute(call.account or "unknown"),
-            "region": _attribute(call.region),
-        },
+        attributes=attributes,
     )
 
 
@@ -429,7 +443,16 @@ def _record_values(doc: Mapping[str, Any], more: Iterable[str] = ()) -> list[str
     first: where one of them stands in our prose, it is quoted."""
     found: list[str] = [value for value in more if len(value) >= QUOTED_MIN]
     action = {k: v for k, v in doc["action"].items() if k not in ("status", "detail")}
-    sources = [doc["account"], doc["region"], doc["resources"], doc["actor"], doc["event"], doc["evidence"], action]
+    sources = [
+        doc["account"],
+        doc.get("account_name"),
+        doc["region"],
+        doc["resources"],
+        doc["actor"],
+        doc["event"],
+        doc["evidence"],
+        action,
+    ]
     _strings(sources, found, QUOTED_MIN - 1)
     return sorted({value for value in found if not _TOKEN.fullmatch(value)}, key=len, reverse=True)
 
@@ -468,6 +491,11 @@ def email_text(doc: dict[str, Any], more_values: Iterable[str] = ()) -> str:
     lines += [SECTIONS[0], f"  {_prose(doc['description'], values)}", "", SECTIONS[1], f"  {who}"]
     if via:
         lines.append(f"  {via}")
+    account = quoted(doc["account"]) if doc["account"] else "unknown"
+    named = doc.get("account_name")
+    if named is not None:  # organization mode: which member account, by id and by its name in the organization
+        account += f" {quoted(named)}"
+        lines.append(f"  in account {account}, region {quoted(doc['region'])}")
     when = quoted(event["time"]) if event["time"] else "unknown time"
     request = quoted(event["request_id"]) if event["request_id"] else "none"
     lines += ["", SECTIONS[2], f"  {when}: {quoted(event['name'])} (event {quoted(event['id'])}, request {request})"]
@@ -478,7 +506,8 @@ def email_text(doc: dict[str, Any], more_values: Iterable[str] = ()) -> str:
     for resource in doc["resources"]:
         lines.append(f"  {resource['type']} {quoted(resource['id'])} ({quoted(resource['region'])})")
         url = resource["console_url"]
-        lines.append(f"    {url}" if url else "    (no console link: the id or region is not in AWS's format)")
+        beside = f" (in account {account}: sign in to it first)" if named is not None else ""
+        lines.append(f"    {url}{beside}" if url else "    (no console link: the id or region is not in AWS's format)")
     lines += ["", SECTIONS[4]]
     lines += [
         f"  {one_line(str(key))}: {_value(value)}"
@@ -489,7 +518,6 @@ def email_text(doc: dict[str, Any], more_values: Iterable[str] = ()) -> str:
     detail = _prose(str(action.get("detail") or ""), values)
     lines += ["", SECTIONS[5], f"  {status}: {detail}".rstrip(": ")]
     lines += ["", SECTIONS[6], f"  {_prose(doc['recommendation'], values)}", ""]
-    account = quoted(doc["account"]) if doc["account"] else "unknown"
     lines.append(f"-- AMI Guard | rule {doc['rule_id']} | account {account} | region {quoted(doc['region'])}")
     return "\n".join(lines)
 

@@ -131,10 +131,13 @@ def _check_region(region: str, refusal: type[Exception] = LookupUnavailable) -> 
 class InstanceTypeCatalog:
     """DescribeInstanceTypes, one type at a time, cached for the container; the bundled table as fallback."""
 
-    def __init__(self, clients: ClientFactory, region: str) -> None:
+    def __init__(
+        self, clients: ClientFactory, region: str, cache: dict[str, InstanceTypeInfo | None] | None = None
+    ) -> None:
         self._clients = clients
         self._region = region
-        self._cache: dict[str, InstanceTypeInfo | None] = {}
+        self._cache: dict[str, InstanceTypeInfo | None] = {} if cache is None else cache
+        """Shared by the catalogs of every member account in organization mode (a type's facts are the same)."""
 
     def get(self, instance_type: str) -> InstanceTypeInfo | None:
         key = instance_type.strip().lower()
@@ -150,6 +153,8 @@ class InstanceTypeCatalog:
         except ClientError as exc:
             if _permanent(exc) is None:
                 raise
+            response = None
+        except LookupUnavailable:  # organization mode: the member role could not be assumed
             response = None
         if response is not None:
             found = InstanceTypeTable.from_describe_pages([response]).get(instance_type)
@@ -268,6 +273,14 @@ class Ec2Actions:
         self._clients = clients
         self._lookups = lookups
 
+    def _client(self, region: str) -> Any:
+        """The EC2 client; a client that cannot be made (organization mode: the member role refused) is a failed
+        action, never a failed invocation."""
+        try:
+            return self._clients("ec2", region)
+        except LookupUnavailable as exc:
+            raise ActionFailed(str(exc)) from None
+
     def remove_launch_permissions(self, image_id: str, region: str, principals: Principals) -> Principals:
         remove = (
             [{"Group": g} for g in principals.groups]
@@ -279,7 +292,7 @@ class Ec2Actions:
         if not remove:
             return self._lookups.launch_permissions(image_id, region)
         try:
-            self._clients("ec2", region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": remove})
+            self._client(region).modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": remove})
         except ClientError as exc:
             if (reason := _permanent(exc)) is None:
                 raise
@@ -294,7 +307,7 @@ class Ec2Actions:
         denied, a vanished image or snapshot...) becomes ActionFailed, reported in the alert."""
         _check_region(region, ActionFailed)
         try:
-            self._clients("ec2", region).create_tags(
+            self._client(region).create_tags(
                 Resources=list(resource_ids), Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
             )
         except ClientError as exc:

@@ -147,3 +147,8 @@ def hub_bus_name(stack_name: str) -> str:
 
 def stack_set_name(stack_name: str) -> str:
     return f"{stack_name}-Members"
+
+
+# The hub bus, watched by the hub's tamper guard (organization mode): deleted, or its resource policy changed.
+EVENT_BUS_TAMPER_EVENTS = ("DeleteEventBus", "PutPermission", "RemovePermission")
+ENV_WATCHED_BUSES = "AMI_GUARD_WATCHED_BUSES"  # event bus names (organization mode, hub only: the hub bus)

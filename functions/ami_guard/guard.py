@@ -5,11 +5,12 @@ The handlers are thin wrappers around `once_per_event(process)`; tests call `pro
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -17,10 +18,11 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from ami_guard import alerts, contract, rules
 from ami_guard.config import Policy
 from ami_guard.engine import Actions, Evaluation, ImageFacts, Lookups, SnapshotFacts, evaluate
-from ami_guard.events.calls import Envelope, SkipEvent, parse_call
+from ami_guard.events.calls import ApiCall, Envelope, SkipEvent, parse_call
 from ami_guard.settings import Settings
 
 if TYPE_CHECKING:
+    from ami_guard.aws import ClientFactory
     from ami_guard.events.principals import Principals
     from ami_guard.events.run_instances import Launch
     from ami_guard.instance_types import InstanceTypeInfo
@@ -30,6 +32,23 @@ Handler = Callable[[Any, Any], dict[str, Any]]
 
 class Publisher(Protocol):
     def publish(self, alert: alerts.Alert) -> str: ...
+
+
+class Scope(NamedTuple):
+    """What one event is evaluated with. Standalone: the function's own policy, lookups and actions. Organization
+    mode: those of the event's member account (its member role, the organization's accounts trusted)."""
+
+    policy: Policy
+    lookups: Lookups
+    actions: Actions | None
+    account_name: str | None = None
+    """The account's name in the organization (None when unknown, or standalone)."""
+    note: str | None = None
+    """Why the organization's accounts are not known for this event (added to each alert's evidence)."""
+
+
+Scoper = Callable[[ApiCall, Any], Scope]
+"""(the call, the EventBridge envelope's `account`) -> the event's Scope (organization mode)."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +61,21 @@ class Dependencies:
     watched: rules.Watched = field(default_factory=rules.Watched)
     idempotency_store: Callable[[], Any] | None = field(default=None, compare=False)
     """Makes the Powertools persistence layer (and its DynamoDB client) when an event first needs it."""
+    scope: Scoper | None = field(default=None, compare=False)
+    """Organization mode: the member account's scope for each event (None: standalone, the fields above)."""
 
     @property
     def sources(self) -> tuple[str, ...]:
         return (contract.EVENT_SOURCE, *self.watched.sources)
 
 
-def build_dependencies(settings: Settings, accepted_events: tuple[str, ...]) -> Dependencies:
-    """The composition root: AWS adapters over lazily made clients (nothing connects until it is needed)."""
+def build_dependencies(
+    settings: Settings, accepted_events: tuple[str, ...], *, clock: Callable[[], float] | None = None
+) -> Dependencies:
+    """The composition root: AWS adapters over lazily made clients (nothing connects until it is needed).
+
+    With an organization in the settings, EC2 is reached only through the member roles (`OrganizationScopes`);
+    `clock` (tests) times their sessions and the organization's account list."""
     from ami_guard.aws import (
         Ec2Actions,
         Ec2Lookups,
@@ -59,7 +85,15 @@ def build_dependencies(settings: Settings, accepted_events: tuple[str, ...]) -> 
     )
 
     clients = client_factory()
-    lookups = Ec2Lookups(clients, InstanceTypeCatalog(clients, settings.region))
+    scope: Scoper | None = None
+    if settings.policy.organization is not None:
+        scopes = OrganizationScopes(settings, clients, clock=clock)
+        scope = scopes
+        # never the hub's own credentials for EC2: the default lookups are those of no account, which refuse
+        lookups, actions = scopes.member(None, settings.region)
+    else:
+        lookups = Ec2Lookups(clients, InstanceTypeCatalog(clients, settings.region))
+        actions = Ec2Actions(clients, lookups)
 
     def idempotency_store() -> Any:
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -71,12 +105,87 @@ def build_dependencies(settings: Settings, accepted_events: tuple[str, ...]) -> 
     return Dependencies(
         policy=settings.policy,
         lookups=lookups,
-        actions=Ec2Actions(clients, lookups),
+        actions=actions,
         publisher=SnsPublisher(clients, settings.topic_arn),
         accepted_events=accepted_events,
         watched=settings.watched,
         idempotency_store=idempotency_store,
+        scope=scope,
     )
+
+
+class OrganizationScopes:
+    """Organization mode, per event: the member role's lookups and actions in the envelope's account, the policy
+    with the organization's ACTIVE accounts trusted (trustOwnOrganization), and the account's name."""
+
+    def __init__(self, settings: Settings, clients: ClientFactory, *, clock: Callable[[], float] | None = None) -> None:
+        from ami_guard.aws_organization import MemberSessions, OrganizationDirectory
+
+        self._sessions = MemberSessions(clients, settings.region, settings.member_role_prefix, clock=clock)
+        self._directory = OrganizationDirectory(clients, settings.region, clock=clock)
+        self._policy = settings.policy
+        self._instance_types: dict[str, Any] = {}
+        self._members: dict[tuple[str, str], tuple[Lookups, Actions]] = {}
+        self._trusting: tuple[frozenset[str], Policy] | None = None
+
+    def member(self, account: Any, region: str) -> tuple[Lookups, Actions]:
+        """Lookups and actions through `account`'s member role (they refuse when the account is not an account id)."""
+        from ami_guard.aws import Ec2Actions, Ec2Lookups, InstanceTypeCatalog
+        from ami_guard.aws_organization import is_account
+
+        key = (account, region) if is_account(account) else None
+        if key is not None and key in self._members:
+            return self._members[key]
+        clients = self._sessions.clients(account)
+        lookups = Ec2Lookups(clients, InstanceTypeCatalog(clients, region, self._instance_types))
+        made: tuple[Lookups, Actions] = (lookups, Ec2Actions(clients, lookups))
+        if key is not None:
+            self._members[key] = made
+        return made
+
+    def __call__(self, call: ApiCall, account: Any) -> Scope:
+        lookups, actions = self.member(account, call.region)
+        policy = self._policy
+        wanted = {a for a in (account, *_shared_accounts(call)) if isinstance(a, str)}
+        accounts = self._directory.accounts(wanted)
+        if accounts is None:
+            reason = self._directory.error or "the organization's accounts are not listed"
+            trust = (
+                "no account was trusted for being in the organization, and " if policy.trust_own_organization else ""
+            )
+            return Scope(policy, lookups, actions, None, f"{reason}: {trust}the account's name is unknown")
+        name = accounts.get(account) if isinstance(account, str) else None
+        if policy.trust_own_organization:
+            ids = self._directory.ids()
+            assert ids is not None
+            if (
+                self._trusting is None or self._trusting[0] is not ids
+            ):  # one policy per listing, not one union per event
+                self._trusting = (ids, policy._replace(trusted_accounts=policy.trusted_accounts | ids))
+            policy = self._trusting[1]
+        return Scope(policy, lookups, actions, name)
+
+
+def _shared_accounts(call: ApiCall) -> tuple[str, ...]:
+    """The accounts a permission change shares with (an account the organization's list lacks makes it list again)."""
+    if call.event_source != contract.EVENT_SOURCE or call.event_name not in (
+        "ModifyImageAttribute",
+        "ModifySnapshotAttribute",
+    ):
+        return ()
+    from ami_guard.events.permissions import (
+        PermissionChange,
+        read_create_volume_permission_change,
+        read_launch_permission_change,
+    )
+
+    read = (
+        read_launch_permission_change
+        if call.event_name == "ModifyImageAttribute"
+        else read_create_volume_permission_change
+    )
+    change = read(call)
+    return change.added.user_ids if isinstance(change, PermissionChange) else ()
 
 
 class EntryPoint:
@@ -145,8 +254,8 @@ def once_per_event(deps: Dependencies, logger: Logger) -> Handler:
 
 def process(event: Any, deps: Dependencies, logger: Logger) -> dict[str, Any]:
     """Evaluate one EventBridge event and publish its findings at or above minSeverity."""
-    evaluated = _evaluate(event, deps, logger, deps.lookups, deps.actions)
-    return evaluated if isinstance(evaluated, dict) else _report(evaluated, deps, logger)
+    evaluated = _evaluate(event, deps, logger, effects=True)
+    return evaluated if isinstance(evaluated, dict) else _report(*evaluated, deps, logger)
 
 
 def without_effects(event: Any, deps: Dependencies, logger: Logger) -> dict[str, Any] | None:
@@ -157,20 +266,21 @@ def without_effects(event: Any, deps: Dependencies, logger: Logger) -> dict[str,
     decided here. Nothing found and nothing undecided means the full run would find nothing either.
     """
     try:
-        evaluated = _evaluate(event, deps, logger, _WithoutReads(deps.lookups), None)
+        evaluated = _evaluate(event, deps, logger, effects=False)
     except _ReadNeeded:
         return None
     if isinstance(evaluated, dict):
         return evaluated
-    if evaluated.findings or evaluated.undetermined:
+    if evaluated[0].findings or evaluated[0].undetermined:
         return None
-    return _report(evaluated, deps, logger)
+    return _report(*evaluated, deps, logger)
 
 
 def _evaluate(
-    event: Any, deps: Dependencies, logger: Logger, lookups: Lookups, actions: Actions | None
-) -> Evaluation | dict[str, Any]:
-    """The evaluation of one event, or the summary of a skipped one (whose reason is logged here, once)."""
+    event: Any, deps: Dependencies, logger: Logger, *, effects: bool
+) -> tuple[Evaluation, Scope] | dict[str, Any]:
+    """The evaluation of one event (with its scope), or the summary of a skipped one (whose reason is logged here,
+    once). Without `effects`: no actions, and no AWS reads (`_WithoutReads`)."""
     envelope = Envelope(
         event,
         account=event.get("account") if isinstance(event, Mapping) else None,
@@ -182,31 +292,39 @@ def _evaluate(
         logger.warning("Skipped event", extra={"reason": exc.reason, "event_shape": _shape(event)})
         return {"status": "skipped", "reason": exc.reason}
 
+    if call.event_source == contract.EVENT_SOURCE and call.event_name not in deps.accepted_events:
+        reason = f"{call.event_name} is not routed to this function (expects {', '.join(deps.accepted_events)})"
+        logger.warning("Skipped event", extra={"reason": reason, "event_id": call.event_id})
+        return {"status": "skipped", "reason": reason}
+    scope = Scope(deps.policy, deps.lookups, deps.actions) if deps.scope is None else deps.scope(call, envelope.account)
+    if not effects:
+        scope = scope._replace(lookups=_WithoutReads(scope.lookups), actions=None)
     if call.event_source == contract.EVENT_SOURCE:
-        if call.event_name not in deps.accepted_events:
-            reason = f"{call.event_name} is not routed to this function (expects {', '.join(deps.accepted_events)})"
-            logger.warning("Skipped event", extra={"reason": reason, "event_id": call.event_id})
-            return {"status": "skipped", "reason": reason}
-        return evaluate(call, deps.policy, lookups, actions)
+        return evaluate(call, scope.policy, scope.lookups, scope.actions), scope
     from ami_guard.events.guard import guard_change  # the guard's own domain, on its first call only
 
     evaluation = Evaluation(call)
     change = guard_change(call)
     if change is not None:
         evaluation.add(rules.guard_tampered(call, change, deps.watched))
-    return evaluation
+    return evaluation, scope
 
 
-def _report(evaluation: Evaluation, deps: Dependencies, logger: Logger) -> dict[str, Any]:
+def _report(evaluation: Evaluation, scope: Scope, deps: Dependencies, logger: Logger) -> dict[str, Any]:
     """Publish the findings at or above minSeverity, count and log them; the summary."""
     call = evaluation.call
     published: list[str] = []
+    if scope.note is not None and evaluation.findings:
+        logger.warning("Organization not known", extra={"reason": scope.note, "event_id": call.event_id})
     for finding in evaluation.findings:
+        if scope.note is not None:
+            finding = dataclasses.replace(finding, evidence={**finding.evidence, "organization": scope.note})
         _count("Findings", {"rule_id": finding.rule_id, "severity": finding.severity.name})
         if finding.severity < deps.policy.min_severity:
             logger.info("Finding below minSeverity, not published", extra={"rule_id": finding.rule_id})
             continue
-        alert = alerts.render(finding, call, log_group=os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME"))
+        log_group = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        alert = alerts.render(finding, call, log_group=log_group, account_name=scope.account_name)
         if alert.truncated:  # the alert says where the values it cut are whole: here, before it is sent
             for part in alerts.full_finding_log(finding, call):
                 logger.warning(alerts.FULL_FINDING_LOG, extra=part)

@@ -17,6 +17,8 @@ class Settings(NamedTuple):
     policy: Policy
     idempotency_table: str
     watched: Watched = Watched()
+    member_role_prefix: str | None = None
+    """Organization mode: the member role to assume is <prefix><region> in the event's account."""
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -28,11 +30,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not table:
         raise ConfigError(f"{contract.ENV_IDEMPOTENCY_TABLE}: the idempotency table name is missing")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or topic_arn.split(":")[3]
+    policy = from_environment(env)
     return Settings(
         topic_arn=topic_arn,
         region=region,
-        policy=from_environment(env),
+        policy=policy,
         idempotency_table=table,
+        member_role_prefix=env.get(contract.ENV_MEMBER_ROLE_PREFIX, "").strip() or None,
         watched=Watched(
             functions=_names(env.get(contract.ENV_WATCHED_FUNCTIONS, "")),
             rules=_names(env.get(contract.ENV_WATCHED_RULES, "")),
@@ -42,6 +46,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             queues=_names(env.get(contract.ENV_WATCHED_QUEUES, "")),
             tables=_names(env.get(contract.ENV_WATCHED_TABLES, "")),
             trails=_flag(contract.ENV_WATCH_TRAILS, env.get(contract.ENV_WATCH_TRAILS, "")),
+            stack_sets=_names(env.get(contract.ENV_WATCHED_STACK_SETS, "")),
+            buses=_names(env.get(contract.ENV_WATCHED_BUSES, "")),
+            home_account=policy.organization.hub_account if policy.organization is not None else None,
         ),
     )
 

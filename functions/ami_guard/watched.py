@@ -33,19 +33,26 @@ class Watched(NamedTuple):
     tables: frozenset[str] = frozenset()
     trails: bool = False
     """Every trail of the account: the guard cannot know which trail feeds EventBridge."""
+    stack_sets: frozenset[str] = frozenset()
+    """Organization mode, hub: the StackSet that rolls out the member stacks (by name)."""
+    buses: frozenset[str] = frozenset()
+    """Organization mode, hub: the event bus the members forward to (by name)."""
+    home_account: str | None = None
+    """Organization mode: the hub account. A tamper alert then names the account the change was made in."""
 
     @property
     def sources(self) -> tuple[str, ...]:
         """The CloudTrail eventSources this function must accept to see changes to what it watches."""
         wanted = (
             (contract.LAMBDA_SOURCE, self.functions),
-            (contract.EVENTS_SOURCE, self.rules),
+            (contract.EVENTS_SOURCE, self.rules or self.buses),
             (contract.SNS_SOURCE, self.topics),
             (contract.KMS_SOURCE, any(key_id(key) for key in self.keys)),
             (contract.IAM_SOURCE, self.role_prefixes),
             (contract.SQS_SOURCE, self.queues),
             (contract.DYNAMODB_SOURCE, self.tables),
             (contract.CLOUDTRAIL_SOURCE, self.trails),
+            (contract.CLOUDFORMATION_SOURCE, self.stack_sets),
         )
         return tuple(source for source, watched in wanted if watched)
 
@@ -60,6 +67,8 @@ class Watched(NamedTuple):
             )
         if change.service == "cloudtrail":
             return self.trails
+        if change.service == "events" and change.action in contract.EVENT_BUS_TAMPER_EVENTS:
+            return target in self.buses
         watched: dict[str, frozenset[str]] = {
             "lambda": self.functions,
             "events": self.rules,
@@ -67,6 +76,7 @@ class Watched(NamedTuple):
             "kms": frozenset(k for key in self.keys if (k := key_id(key))),
             "sqs": self.queues,
             "dynamodb": self.tables,
+            "cloudformation": self.stack_sets,
         }
         return target in watched.get(change.service, frozenset())
 

@@ -14,10 +14,11 @@ from ami_guard.watched import key_id
 class GuardChange(NamedTuple):
     """A call that changes something the guard depends on, with that thing named as the guard names it.
 
-    `service` is the eventSource's first label (lambda, events, sns, kms, iam, sqs, dynamodb, cloudtrail).
-    `target` is the bare name (function, rule, role, queue, table, trail), the topic ARN (for a subscription: the
-    ARN of the topic it belongs to) or the key id; None when the record does not name it. `named` is what the
-    record named, when it differs from `target` (a subscription ARN, a queue URL).
+    `service` is the eventSource's first label (lambda, events, sns, kms, iam, sqs, dynamodb, cloudtrail,
+    cloudformation).
+    `target` is the bare name (function, rule, event bus, role, queue, table, trail, StackSet), the topic ARN (for a
+    subscription: the ARN of the topic it belongs to) or the key id; None when the record does not name it. `named`
+    is what the record named, when it differs from `target` (a subscription ARN, a queue URL, a StackSet ARN).
     """
 
     service: str
@@ -38,6 +39,17 @@ def guard_change(call: ApiCall) -> GuardChange | None:
         if not action.startswith(contract.LAMBDA_TAMPER_PREFIXES):
             return None
         return GuardChange("lambda", action, _function_name(_str(request.get("functionName"))))
+    if source == contract.EVENTS_SOURCE and action in contract.EVENT_BUS_TAMPER_EVENTS:
+        # DeleteEventBus names the bus in `name`; PutPermission/RemovePermission in `eventBusName` (absent: default)
+        named = _str(request.get("name" if action == "DeleteEventBus" else "eventBusName"))
+        if named is None and action != "DeleteEventBus":
+            named = "default"
+        return GuardChange("events", action, _bus_name(named), named)
+    if source == contract.CLOUDFORMATION_SOURCE:
+        if action not in contract.STACK_SET_TAMPER_EVENTS:
+            return None
+        named = _str(request.get("stackSetName"))
+        return GuardChange("cloudformation", action, _stack_set_name(named), named)
     if source == contract.EVENTS_SOURCE:
         if action not in contract.EVENTS_TAMPER_EVENTS:
             return None
@@ -91,3 +103,22 @@ def _rule_name(value: str | None) -> str | None:
     if value is None:
         return None
     return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+
+
+def _bus_name(value: str | None) -> str | None:
+    """'arn:aws:events:eu-west-1:1:event-bus/name' or 'name' -> 'name'."""
+    if value is None:
+        return None
+    return value.split(":event-bus/", 1)[1] if value.startswith("arn:") and ":event-bus/" in value else value
+
+
+def _stack_set_name(value: str | None) -> str | None:
+    """A StackSet by name, by id ('name:uuid') or by ARN ('arn:aws:cloudformation:r:1:stackset/name:uuid') -> 'name'
+    (a StackSet's name holds no colon). Another ARN is kept whole: it names no StackSet the guard watches."""
+    if value is None:
+        return None
+    if value.startswith("arn:"):
+        if ":stackset/" not in value:
+            return value
+        value = value.split(":stackset/", 1)[1]
+    return value.split(":", 1)[0] or None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from ami_guard import contract
 from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import who as _who
@@ -33,7 +34,18 @@ _TAMPER_KINDS = {
     "sqs": ("failed-events queue", "sqs-queue"),
     "dynamodb": ("idempotency table", "dynamodb-table"),
     "cloudtrail": ("CloudTrail trail", "cloudtrail-trail"),
+    "cloudformation": ("member StackSet", "cloudformation-stackset"),
 }
+_BUS_KIND = ("hub event bus", "events-bus")
+_RECOMMENDATION = (
+    "If this was not a deployment of the guard (cdk deploy), restore it (cdk deploy; for a trail, "
+    "StartLogging or restore its settings) and find out who holds the permission that allowed the call."
+)
+_MEMBER_RECOMMENDATION = (
+    "If this was not a deployment of the guard, restore the member stack in that account and region (update the "
+    "StackSet instance; in the management account, cdk deploy AmiGuardMember) and find out who holds the "
+    "permission that allowed the call."
+)
 
 
 def guard_tampered(call: ApiCall, change: GuardChange, watched: Watched) -> Finding | None:
@@ -42,7 +54,13 @@ def guard_tampered(call: ApiCall, change: GuardChange, watched: Watched) -> Find
     if not call.succeeded or not watched.covers(change):
         return None
     assert change.target is not None
-    kind, resource_kind = _TAMPER_KINDS[change.service]
+    bus = change.service == "events" and change.action in contract.EVENT_BUS_TAMPER_EVENTS
+    kind, resource_kind = _BUS_KIND if bus else _TAMPER_KINDS[change.service]
+    # Organization mode: the change may be in any member account (the envelope's / record's account) and region
+    account = call.account or "unknown"
+    where = call.region if watched.home_account is None else f"account {account} {call.region}"
+    located = "" if watched.home_account is None else f" in account {account}, region {call.region}"
+    member = watched.home_account is not None and call.account != watched.home_account
     via = f" via {call.actor.invoked_by}" if call.actor.invoked_by else ""
     named = f" ({change.named})" if change.named and change.named != change.target else ""
     if change.service == "cloudtrail":
@@ -54,15 +72,12 @@ def guard_tampered(call: ApiCall, change: GuardChange, watched: Watched) -> Find
         consequence = "Until it is restored, AMI changes may go unchecked or their alerts undelivered"
     return _finding(
         GUARD_TAMPERED,
-        title=f"AMI Guard {kind} {change.target} changed: {change.action} in {call.region}",
+        title=f"AMI Guard {kind} {change.target} changed: {change.action} in {where}",
         description=(
-            f"{_who(call)}{via} called {change.action} on the guard's own {kind} {change.target}{named}. "
+            f"{_who(call)}{via} called {change.action} on the guard's own {kind} {change.target}{named}{located}. "
             f"{consequence}. Expected during a deployment of the guard."
         ),
         resources=(Resource(resource_kind, change.target, call.region, call.account),),
         evidence={"action": change.action, "eventName": call.event_name, "request": dict(call.request)},
-        recommendation=(
-            "If this was not a deployment of the guard (cdk deploy), restore it (cdk deploy; for a trail, "
-            "StartLogging or restore its settings) and find out who holds the permission that allowed the call."
-        ),
+        recommendation=_MEMBER_RECOMMENDATION if member else _RECOMMENDATION,
     )
