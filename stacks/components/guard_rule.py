@@ -1,8 +1,10 @@
-"""An EventBridge rule on the default bus that forwards chosen EC2 CloudTrail calls to one guard function."""
+"""An EventBridge rule (on the default bus, or the bus it is given) that sends chosen CloudTrail calls to one guard
+function."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
@@ -31,19 +33,23 @@ def cloudtrail_pattern(event_names: Sequence[str]) -> events.EventPattern:
 
 def tamper_pattern(
     infrastructure_sources: Sequence[str] = tuple(contract.INFRASTRUCTURE_TAMPER_EVENTS),
+    extra: Mapping[str, Sequence[str]] = MappingProxyType({}),
 ) -> events.EventPattern:
     """Calls that change Lambda functions (event names with API-version suffixes: prefixes), EventBridge rules, and
     the calls of `infrastructure_sources` that change the topics, keys, roles, queues, tables and trails the guard
     depends on, whichever resource they name: the function decides whether it is one of the guard's own (an event
-    pattern cannot name a role in any region)."""
+    pattern cannot name a role in any region). `extra`: more eventSource -> event names a deployment shape watches."""
     infrastructure = {source: contract.INFRASTRUCTURE_TAMPER_EVENTS[source] for source in infrastructure_sources}
+    for source, names in extra.items():
+        if source != contract.EVENTS_SOURCE:
+            infrastructure[source] = (*infrastructure.get(source, ()), *names)
     return events.EventPattern(
         source=["aws.lambda", "aws.events", *(f"aws.{source.split('.', 1)[0]}" for source in infrastructure)],
         detail_type=[contract.DETAIL_TYPE],
         detail={
             "eventSource": [contract.LAMBDA_SOURCE, contract.EVENTS_SOURCE, *infrastructure],
             "eventName": [{"prefix": prefix} for prefix in contract.LAMBDA_TAMPER_PREFIXES]
-            + list(contract.EVENTS_TAMPER_EVENTS)
+            + [*contract.EVENTS_TAMPER_EVENTS, *extra.get(contract.EVENTS_SOURCE, ())]
             + sorted({name for names in infrastructure.values() for name in names}),
         },
     )
@@ -60,6 +66,7 @@ class GuardRule(Construct):
         pattern: events.EventPattern,
         target: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
+        event_bus: events.IEventBus | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rule = events.Rule(
@@ -67,6 +74,7 @@ class GuardRule(Construct):
             "Rule",
             rule_name=rule_name,
             description=description,
+            event_bus=event_bus,
             event_pattern=pattern,
             targets=[
                 targets.LambdaFunction(

@@ -152,7 +152,7 @@ def test_bad_organization_values_name_the_key_and_the_value(change: dict[str, ob
 
 
 def test_organization_block_needs_every_key() -> None:
-    with pytest.raises(ConfigError, match="missing key.*hubRegion"):
+    with pytest.raises(ConfigError, match=r"missing key.*hubRegion"):
         parse_policy({"organization": {k: v for k, v in ORGANIZATION.items() if k != "hubRegion"}})
 
 

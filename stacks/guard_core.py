@@ -1,0 +1,237 @@
+"""What every deployment that runs the guard's functions holds: the functions, their rules, the alert and health
+topics, the idempotency table, the failed-events queues, the alarms and the watch over the guard's own resources.
+
+Built straight into the stack it is given (no construct level of its own), so that the standalone template keeps
+the logical ids it always had. A deployment shape says only what differs: which bus the EC2 rules listen on, how the
+guards reach EC2, what the shape adds to the environment and to the tamper watch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import NamedTuple
+
+from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_sns as sns
+
+from ami_guard import contract
+from ami_guard.config import Policy, to_environment
+from stacks.components.alert_path_watch import AlertPathWatch
+from stacks.components.alert_topic import AlertTopic
+from stacks.components.guard_alarms import GuardAlarms
+from stacks.components.guard_function import GuardFunction
+from stacks.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
+from stacks.components.idempotency_table import IdempotencyTable
+
+RUNTIME_PINNED = (
+    "Pinned to python3.13 on purpose: the Powertools public layer attached to the function is built for python3.13 "
+    "(AWSLambdaPowertoolsPythonV3-python313-arm64), and a layer's compiled dependencies must match the runtime."
+)
+
+GUARDS = {
+    "PermissionGuard": (contract.PERMISSION_HANDLER, "AMI Guard: checks image and snapshot sharing changes"),
+    "LaunchGuard": (contract.LAUNCH_HANDLER, "AMI Guard: checks the images that new instances are launched from"),
+    "ImageGuard": (contract.IMAGE_HANDLER, "AMI Guard: checks newly registered, copied and created images"),
+    "TamperGuard": (contract.TAMPER_HANDLER, "AMI Guard: reports changes to the guard's own resources"),
+}
+ROLE_NAME_MAX = 64
+REGION_NAME_MAX = 16
+"""The longest region name the role names leave room for (ap-southeast-7 and us-gov-west-1 are 14 and 13)."""
+
+NOTHING: Mapping[str, Sequence[str]] = MappingProxyType({})
+
+
+class TamperWatch(NamedTuple):
+    """What a deployment shape adds to the tamper guard's watch over what the guard depends on."""
+
+    watched: Mapping[str, Sequence[str]] = NOTHING
+    """Watch-list environment key (contract.ENV_WATCHED_*) -> names added after the core's own."""
+    calls: Mapping[str, Sequence[str]] = NOTHING
+    """CloudTrail eventSource -> event names the tamper rule on the default bus matches as well."""
+
+
+STANDALONE_WATCH = TamperWatch()
+"""The standalone shape adds nothing to the core's watch."""
+
+GrantAccess = Callable[[Mapping[str, GuardFunction]], None]
+"""Gives the guards (by name) what they need to read and change EC2 where the events come from."""
+
+
+class GuardCore:
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        policy: Policy,
+        grant_access: GrantAccess,
+        guard_bus: events.IEventBus | None = None,
+        environment: Mapping[str, str] = MappingProxyType({}),
+        tamper_watch: TamperWatch = STANDALONE_WATCH,
+    ) -> None:
+        """`guard_bus`: where the permission, launch and image rules listen (None: the account's default bus)."""
+        self.stack = stack
+        alerts = AlertTopic(stack, "Alerts", alert_emails=policy.alert_emails)
+        # Alarms, and changes that break the alert path, go through a second topic with its own key, so that they
+        # still reach someone when the alert topic or its key is what was broken.
+        health = AlertTopic(
+            stack,
+            "Health",
+            alert_emails=policy.alert_emails,
+            display_name="AMI Guard health",
+            key_description="AMI Guard health topic encryption",
+        )
+        idempotency = IdempotencyTable(stack, "Idempotency")
+        common_environment = {
+            **to_environment(policy),
+            **environment,
+            contract.ENV_TOPIC_ARN: alerts.topic.topic_arn,
+            contract.ENV_IDEMPOTENCY_TABLE: idempotency.table.table_name,
+        }
+        # Physical names, so that each guard can name the others it watches without a reference cycle.
+        names = {guard: f"{stack.stack_name}-{guard}" for guard in GUARDS}
+        rule_names = {guard: f"{stack.stack_name}-{guard.removesuffix('Guard')}Rule" for guard in GUARDS}
+        rule_names["TamperWatch"] = f"{stack.stack_name}-TamperWatchRule"
+        rule_names["AlertPathWatch"] = f"{stack.stack_name}-AlertPathWatchRule"
+        # IAM records role changes in us-east-1 only, and role names are global: each role is named
+        # <stack>-<Guard>-<region>, so that the deployment in us-east-1 recognises the roles of the guard in any region.
+        role_prefixes = {guard: contract.guard_role_prefix(stack.stack_name, guard) for guard in GUARDS}
+        for prefix in role_prefixes.values():
+            if len(prefix) + REGION_NAME_MAX > ROLE_NAME_MAX:
+                raise ValueError(
+                    f"stack name {stack.stack_name!r} is too long for the guard's role names "
+                    f"({prefix}<region> must fit IAM's {ROLE_NAME_MAX} characters)"
+                )
+
+        # The watch lists are added once every guard exists: they name each other's queues.
+        guards: dict[str, GuardFunction] = {}
+        for guard_name, (handler, description) in GUARDS.items():
+            guards[guard_name] = GuardFunction(
+                stack,
+                guard_name,
+                function_name=names[guard_name],
+                role_name=f"{role_prefixes[guard_name]}{stack.region}",
+                handler=handler,
+                description=description
+                + (" and reverts them" if guard_name == "PermissionGuard" and policy.remediate else ""),
+                environment=common_environment,
+            )
+        permission, launch, image, tamper = (guards[g] for g in GUARDS)
+
+        # The tamper guard watches everything else; the permission guard watches the tamper guard's own function,
+        # rule, role and queue, so that no function is the only witness of a change to itself. Each role is watched
+        # by one function only (the one in us-east-1 of whichever deployment sees it).
+        others = [g for g in GUARDS if g != "TamperGuard"]
+        watch: dict[str, dict[str, str]] = {
+            "PermissionGuard": {
+                contract.ENV_WATCHED_FUNCTIONS: names["TamperGuard"],
+                contract.ENV_WATCHED_RULES: rule_names["TamperGuard"],
+                contract.ENV_WATCHED_ROLE_PREFIXES: role_prefixes["TamperGuard"],
+                contract.ENV_WATCHED_QUEUES: tamper.failed_events.queue_name,
+            },
+            "TamperGuard": {
+                contract.ENV_WATCHED_FUNCTIONS: ",".join(names[g] for g in others),
+                contract.ENV_WATCHED_RULES: ",".join(rule_names[g] for g in (*others, "TamperWatch", "AlertPathWatch")),
+                contract.ENV_WATCHED_TOPICS: ",".join((alerts.topic.topic_arn, health.topic.topic_arn)),
+                contract.ENV_WATCHED_KEYS: ",".join((alerts.key.key_arn, health.key.key_arn)),
+                contract.ENV_WATCHED_ROLE_PREFIXES: ",".join(role_prefixes[g] for g in others),
+                contract.ENV_WATCHED_QUEUES: ",".join(guards[g].failed_events.queue_name for g in others),
+                contract.ENV_WATCHED_TABLES: idempotency.table.table_name,
+                contract.ENV_WATCH_TRAILS: "true",
+            },
+        }
+        for key, added in tamper_watch.watched.items():
+            watch["TamperGuard"][key] = ",".join(filter(None, (watch["TamperGuard"].get(key), *added)))
+        for guard_name, variables in watch.items():
+            for key, value in variables.items():
+                guards[guard_name].function.add_environment(key, value)
+
+        for key, construct_id, description, pattern, target, bus in (
+            (
+                "PermissionGuard",
+                "PermissionRule",
+                "AMI Guard: image and snapshot permission changes",
+                cloudtrail_pattern(contract.PERMISSION_EVENTS),
+                permission,
+                guard_bus,
+            ),
+            (
+                "LaunchGuard",
+                "LaunchRule",
+                "AMI Guard: instance launches",
+                cloudtrail_pattern(contract.LAUNCH_EVENTS),
+                launch,
+                guard_bus,
+            ),
+            (
+                "ImageGuard",
+                "ImageRule",
+                "AMI Guard: new images",
+                cloudtrail_pattern(contract.IMAGE_EVENTS),
+                image,
+                guard_bus,
+            ),
+            (
+                "TamperGuard",
+                "TamperRule",
+                "AMI Guard: changes to the guard's own resources and to trails",
+                tamper_pattern(extra=tamper_watch.calls),
+                tamper,
+                None,
+            ),
+            (
+                "TamperWatch",
+                "TamperWatchRule",
+                "AMI Guard: changes to the tamper guard itself, seen by another function",
+                # what the permission guard watches: the tamper guard's function, rule, roles and queue
+                tamper_pattern((contract.IAM_SOURCE, contract.SQS_SOURCE)),
+                permission,
+                None,
+            ),
+        ):
+            GuardRule(
+                stack,
+                construct_id,
+                rule_name=rule_names[key],
+                description=description,
+                pattern=pattern,
+                target=target.function,
+                dead_letter_queue=target.failed_events,
+                event_bus=bus,
+            )
+
+        grant_access(guards)
+
+        AlertPathWatch(
+            stack,
+            "AlertPathWatch",
+            rule_name=rule_names["AlertPathWatch"],
+            alerts=alerts,
+            table=idempotency.table,
+            health=health,
+        )
+        alarm_prefix = f"{stack.stack_name}-"
+        if policy.operations_topic_arn:
+            alarm_topic: sns.ITopic = sns.Topic.from_topic_arn(stack, "OperationsTopic", policy.operations_topic_arn)
+        else:
+            alarm_topic = health.topic
+            health.allow_alarms(alarm_prefix)
+        for name, guard in guards.items():
+            alerts.grant_publish(guard.role)
+            idempotency.grant(guard.role)
+            GuardAlarms(stack, f"{name}Alarms", guard=guard, topic=alarm_topic, name_prefix=f"{alarm_prefix}{name}-")
+            Validations.of(guard.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
+
+        self.guards = guards
+        self.alerts = alerts
+        self.health = health
+        self.idempotency = idempotency
+
+    def add_outputs(self) -> None:
+        """The topics, the table and each function's name, for operators and the demo."""
+        CfnOutput(self.stack, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+        CfnOutput(self.stack, "HealthTopicArn", value=self.health.topic.topic_arn)
+        CfnOutput(self.stack, "IdempotencyTableName", value=self.idempotency.table.table_name)
+        for name, guard in self.guards.items():
+            CfnOutput(self.stack, f"{name}FunctionName", value=guard.function.function_name)
