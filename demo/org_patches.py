@@ -16,6 +16,9 @@
   e.g. ArnEquals aws:PrincipalArn); a refusal is AccessDenied, recorded like moto's own refusals. Allowed, the
   credentials issued are those of the target role's action-level stand-in, refreshed from the target role's
   policies at every AssumeRole, since moto could not judge the target role's scoped and conditioned grants either.
+- `event_bus_ref_is_its_name`: moto's `AWS::Events::EventBus` has no physical resource id, so `Ref` to it in a
+  template yields moto's model object instead of the bus name, and a rule created on that bus (EventBusName:
+  Ref) fails with HTTP 500. AWS answers the name; so does the patched model.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from demo.iam_enforcement import STAND_IN_PATH, STAND_IN_POLICY, action_level_projection, stand_in_role_name
-from demo.policy import Request, decide
+from demo.policy import Request, decide, parse_document
 
 PARTITION = "aws"
 STAND_INS: dict[str, str] = {}
@@ -82,11 +85,10 @@ def delegated_admins_read_the_organization() -> None:
 
 
 def _role_documents(role: Any) -> list[dict[str, Any]]:
-    documents = [json.loads(document) for document in role.policies.values()]
+    documents = [parse_document(document) for document in role.policies.values()]
     for policy in role.managed_policies.values():
         default = next(version for version in policy.versions if version.is_default)
-        document = default.document
-        documents.append(json.loads(document) if isinstance(document, str) else dict(document))
+        documents.append(parse_document(default.document))
     return documents
 
 
@@ -130,8 +132,7 @@ def judge(deployed_role_arn: str, target_role_arn: str) -> tuple[bool, str]:
         target = iam_backends[target_account][PARTITION].get_role_by_arn(target_role_arn)
     except Exception:
         return False, f"no role {target_role_arn}"
-    trust_document = target.assume_role_policy_document
-    trust = json.loads(trust_document) if isinstance(trust_document, str) else dict(trust_document)
+    trust = parse_document(target.assume_role_policy_document)
     verdict = decide([trust], Request(action="sts:AssumeRole", principal_arn=deployed_role_arn, context=context))
     if not verdict.allowed:
         return False, f"the trust policy of {target_role_arn}: {verdict.reason}"
@@ -212,6 +213,14 @@ def judge_cross_account_assume_role(record_refusal: Callable[[dict[str, str]], N
     STSBackend.assume_role = assume_role_backend  # type: ignore[method-assign]
 
 
+def event_bus_ref_is_its_name() -> None:
+    from moto.events.models import EventBus
+
+    if not hasattr(EventBus, "physical_resource_id"):
+        EventBus.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
+
+
 def install(record_refusal: Callable[[dict[str, str]], None]) -> None:
+    event_bus_ref_is_its_name()
     delegated_admins_read_the_organization()
     judge_cross_account_assume_role(record_refusal)

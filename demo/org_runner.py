@@ -34,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from demo import iam_enforcement
 from demo.organization import OrgEmulator
-from demo.policy import Decision, Request, decide
+from demo.policy import Decision, Request, decide, parse_document
 from demo.runner import Attempt, Delivery, EventRunner, _paginate
 
 EVENTS_SERVICE = "events.amazonaws.com"
@@ -193,12 +193,11 @@ class OrgRunner:
             role = iam.get_role(RoleName=name)["Role"]
         except ClientError as exc:
             return Decision(False, f"{exc.response.get('Error', {}).get('Code')}: no role {name}")
-        trust = role.get("AssumeRolePolicyDocument")
-        trust = json.loads(trust) if isinstance(trust, str) else trust
-        trusted = decide([trust or {}], Request(action="sts:AssumeRole", service=EVENTS_SERVICE))
+        trust = parse_document(role.get("AssumeRolePolicyDocument") or {})
+        trusted = decide([trust], Request(action="sts:AssumeRole", service=EVENTS_SERVICE))
         if not trusted.allowed:
             return Decision(False, f"its trust policy does not let EventBridge assume it ({trusted.reason})")
-        documents = iam_enforcement.role_policy_documents(iam, name)
+        documents = _role_documents(iam, name)
         context = self._principal_context(role_arn)
         return decide(
             documents, Request(action="events:PutEvents", resource=bus_arn, principal_arn=role_arn, context=context)
@@ -255,6 +254,23 @@ class OrgRunner:
         return documents, " and ".join(sources) or "none"
 
 
+def _role_documents(iam: Any, role_name: str) -> list[dict[str, Any]]:
+    """A role's inline and attached policy documents (as demo.iam_enforcement reads them, but tolerant of moto's
+    CloudFormation, which stores a role's inline `Policies` as the Python repr of a dict)."""
+    documents = []
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name):
+        for policy_name in page["PolicyNames"]:
+            documents.append(
+                parse_document(iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"])
+            )
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role_name):
+        for attached in page["AttachedPolicies"]:
+            version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+            found = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)["PolicyVersion"]
+            documents.append(parse_document(found["Document"]))
+    return documents
+
+
 def _template_bus_statements(
     cloudformation: Any, stack: Mapping[str, Any], account: str, region: str, bus_name: str
 ) -> list[dict[str, Any]]:
@@ -267,6 +283,7 @@ def _template_bus_statements(
     physical = {
         r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
         for r in cloudformation.describe_stack_resources(StackName=stack["StackName"])["StackResources"]
+        if "LogicalResourceId" in r  # moto lists skipped resource types without one
     }
     resolve = _PolicyResolver(account, region, str(stack["StackName"]), physical, resources)
     statements: list[dict[str, Any]] = []

@@ -13,7 +13,9 @@ cannot read allows nothing. It is a harness workaround, not a full IAM.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +53,20 @@ class Request:
             return None
         parts = self.principal_arn.split(":")
         return parts[4] if len(parts) > 4 else None
+
+
+def parse_document(document: Any) -> dict[str, Any]:
+    """A policy document as IAM or moto hands it over: a dict, JSON text, or (moto's CloudFormation stores a role's
+    inline `Policies` so) the Python repr of a dict."""
+    if isinstance(document, Mapping):
+        return dict(document)
+    try:
+        parsed = json.loads(document)
+    except ValueError:
+        parsed = ast.literal_eval(document)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"not a policy document: {document!r}"[:200])
+    return parsed
 
 
 def as_list(value: Any) -> list[Any]:

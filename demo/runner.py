@@ -205,9 +205,10 @@ class EventRunner:
                     target_id=target["Id"],
                     target_arn=target["Arn"],
                 )
-                self._to_target(delivery, rule, target, envelope)
+                # recorded before it is played: a bus target's own deliveries (demo.org_runner) come after it
                 self.deliveries.append(delivery)
                 done.append(delivery)
+                self._to_target(delivery, rule, target, envelope)
         if not done:
             self._note(f"no rule on bus {bus!r} in {region} matched event {detail_event_id or envelope['id']}")
         return done
