@@ -275,7 +275,10 @@ def _template_bus_statements(
     cloudformation: Any, stack: Mapping[str, Any], account: str, region: str, bus_name: str
 ) -> list[dict[str, Any]]:
     body = cloudformation.get_template(StackName=stack["StackName"])["TemplateBody"]
-    template = json.loads(body) if isinstance(body, str) else body
+    try:
+        template = json.loads(body) if isinstance(body, str) else body
+    except ValueError:  # not JSON: not a CDK template (the CDK CLI's bootstrap stack is YAML), no bus of the app's
+        return []
     resources = template.get("Resources", {})
     kinds = {"AWS::Events::EventBusPolicy", "AWS::Events::EventBus"}
     if not any(r.get("Type") in kinds for r in resources.values()):
