@@ -1,12 +1,16 @@
 """A member's two rules on its default bus, both delivering to the hub bus with one forwarder role.
 
 "AmiGuardMember-ForwardRule" forwards exactly the EC2 calls the hub's guards watch; "AmiGuardMember-WatchRule"
-forwards the calls that change the member's own rules and roles. Each rule forwards the other's deletion: a rule's
-own deletion cannot be forwarded by that rule. IAM records its calls in us-east-1 only, so the role changes arrive
-through the member in us-east-1 (a region the organization block must then list to see them).
+forwards the calls that change the member's own rules and roles. Each rule forwards the other's deletion (the forward
+rule also forwards the calls that change the watch rule): a rule's own deletion cannot be forwarded by that rule.
+IAM records its calls in us-east-1 only, so the role changes arrive through the member in us-east-1 (a region the
+organization block must then list to see them).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import Stack
 from aws_cdk import aws_events as events
@@ -15,15 +19,39 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ami_guard import contract
-from stacks.components.guard_rule import cloudtrail_pattern
 
 WATCHED_EC2_EVENTS = (*contract.PERMISSION_EVENTS, *contract.LAUNCH_EVENTS, *contract.IMAGE_EVENTS)
+
+
+def _rule_changes(rule_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Pattern clauses for calls that change one of these rules: DeleteRule, DisableRule and PutRule name the rule
+    in `name`, PutTargets and RemoveTargets in `rule`."""
+    return [{"requestParameters": {"name": list(rule_names)}}, {"requestParameters": {"rule": list(rule_names)}}]
+
+
+def forward_pattern() -> events.EventPattern:
+    """Exactly the EC2 calls the hub's guards watch, and the calls that change the watch rule (which cannot forward
+    its own deletion)."""
+    _, watch_rule = contract.member_rule_names()
+    rule_calls = list(contract.EVENTS_TAMPER_EVENTS)
+    return events.EventPattern(
+        source=["aws.ec2", "aws.events"],
+        detail_type=[contract.DETAIL_TYPE],
+        detail={
+            "$or": [
+                {"eventSource": [contract.EVENT_SOURCE], "eventName": list(WATCHED_EC2_EVENTS)},
+                *(
+                    {"eventSource": [contract.EVENTS_SOURCE], "eventName": rule_calls, **clause}
+                    for clause in _rule_changes([watch_rule])
+                ),
+            ],
+        },
+    )
 
 
 def member_tamper_pattern() -> events.EventPattern:
     """Calls that change a member's own rules (by name) or its access and forwarder roles (by name prefix): what the
     member's watch rule forwards and what the hub routes from its bus to the tamper guard."""
-    rules = list(contract.member_rule_names())
     return events.EventPattern(
         source=["aws.events", "aws.iam"],
         detail_type=[contract.DETAIL_TYPE],
@@ -33,10 +61,8 @@ def member_tamper_pattern() -> events.EventPattern:
                 *contract.EVENTS_TAMPER_EVENTS,
                 *contract.INFRASTRUCTURE_TAMPER_EVENTS[contract.IAM_SOURCE],
             ],
-            # DeleteRule, DisableRule and PutRule name the rule in `name`, PutTargets and RemoveTargets in `rule`
             "$or": [
-                {"requestParameters": {"name": rules}},
-                {"requestParameters": {"rule": rules}},
+                *_rule_changes(contract.member_rule_names()),
                 {
                     "requestParameters": {
                         "roleName": [
@@ -69,7 +95,7 @@ class MemberForwarding(Construct):
             "ForwardRule",
             rule_name=forward_name,
             description="AMI Guard: the watched EC2 calls, forwarded to the hub",
-            event_pattern=cloudtrail_pattern(WATCHED_EC2_EVENTS),
+            event_pattern=forward_pattern(),
             targets=[targets.EventBus(hub_bus, role=self.role)],
         )
         self.watch_rule = events.Rule(
