@@ -35,6 +35,9 @@ COMMON = {
     "ami_guard.settings",
     "ami_guard.watched",
 }
+# Organization mode's adapters (member-role sessions, the organization's account list): never in a standalone cold
+# start, which the stack's standalone environment (no AMI_GUARD_ORGANIZATION) gives every function here.
+ORGANIZATION_ONLY = {"ami_guard.aws_organization"}
 EXPECTED = {
     "permission": COMMON
     | {
@@ -93,3 +96,4 @@ def test_a_cold_start_imports_only_its_own_domain(function: scenarios.Function, 
     assert result["result"]["published"] == [function.alert]
     loaded = {name for name in result["modules"] if name == "ami_guard" or name.startswith("ami_guard.")}
     assert loaded == EXPECTED[function.name]
+    assert not loaded & ORGANIZATION_ONLY
