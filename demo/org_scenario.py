@@ -23,6 +23,7 @@ from demo.inbox import Alert, Inbox
 from demo.org_runner import OrgRunner
 from demo.organization import OUTSIDE_ACCOUNT, Layout, OrgEmulator
 from demo.records import Trail, put_events_entry
+from demo.runner import Delivery
 from demo.scenario import HOME, OTHER, PROVENANCE_TAGS, Action, Check, StepResult, World, _delivery_problems
 
 HUB_REGION = HOME
@@ -398,7 +399,9 @@ def run_step(world: OrgWorld, number: int, step: OrgStep) -> StepResult:
         problems.append(f"the step itself failed: {type(exc).__name__}: {exc}")
     deliveries = world.runner.deliveries[before:]
     event_ids = [str(r["eventID"]) for r in action.records]
-    problems += _delivery_problems(event_ids, deliveries, action.deliveries)
+    problems += [
+        _with_reason(problem, deliveries) for problem in _delivery_problems(event_ids, deliveries, action.deliveries)
+    ]
     received = [a.rule_id for a in alerts]
     expected = list(step.expected)
     name = world.layout.name(action.account) if action.account else ""
@@ -419,6 +422,18 @@ def run_step(world: OrgWorld, number: int, step: OrgStep) -> StepResult:
         event_ids=event_ids,
         seconds=time.monotonic() - started,
     )
+
+
+def _with_reason(problem: str, deliveries: Sequence[Delivery]) -> str:
+    """A refusal the harness judged (a cross-account AssumeRole, demo.org_patches) says why: the generic text says
+    the role lacks the action, which is not the reason then."""
+    for delivery in deliveries:
+        for refusal in delivery.refused:
+            judged = str(refusal.get("message", ""))
+            if judged.startswith("(judged by the harness") and f"IAM refused {refusal.get('action')} to" in problem:
+                what = f"{refusal.get('action')} on {refusal.get('resource')}"
+                return f"IAM refused {what} to {delivery.function_name}: {judged}"
+    return problem
 
 
 def _permissions(items: list[dict[str, str]]) -> str:
