@@ -77,7 +77,7 @@ class EventsEndpoint:
                         key = _KEY.search(self.headers.get("Authorization", ""))
                         ids = runner.put_events(match.group(1), key.group(1) if key else "", entries)
                 except Exception as exc:  # reported to the caller as EventBridge would, never swallowed
-                    code = getattr(exc, "code", None)
+                    code = None if isinstance(runner, EventRunner) else getattr(exc, "code", None)
                     if isinstance(code, str):  # refused, as EventBridge refuses (AccessDeniedException...)
                         self._reply(400, {"__type": code, "message": str(exc)})
                         return
