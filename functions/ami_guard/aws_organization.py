@@ -74,13 +74,13 @@ class MemberSessions:
         role_prefix: str | None,
         *,
         clock: Clock | None = None,
-        make_session: SessionMaker = _boto3_session,
+        make_session: SessionMaker | None = None,
     ) -> None:
         self._hub_clients = hub_clients
         self._hub_region = hub_region
         self._prefix = role_prefix
         self._clock = clock or time.time
-        self._make_session = make_session
+        self._make_session = make_session or _boto3_session
         self._sessions: dict[tuple[str, str], tuple[Any, float]] = {}
         self._clients: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 

@@ -82,6 +82,7 @@ class Organization:
     own: Any
     """The test's own boto3 session (its calls are not the hub's)."""
     clock: Clock = field(default_factory=Clock)
+    hub: str = HUB
     _ec2: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def ec2(self, account: str, region: str = r.REGION) -> Any:
@@ -121,11 +122,17 @@ class Organization:
         return list(described["LaunchPermissions"])
 
     def deps(
-        self, accepted: tuple[str, ...], *, remediate: bool = True, watched: Watched | None = None
+        self,
+        accepted: tuple[str, ...],
+        *,
+        remediate: bool = True,
+        copy_tags: bool = True,
+        watched: Watched | None = None,
     ) -> Dependencies:
         policy = parse_policy(
             {
                 "remediate": remediate,
+                "copyTags": copy_tags,
                 "minSeverity": "LOW",
                 "organization": {
                     "organizationId": self.organization_id,
