@@ -43,6 +43,26 @@ def test_organization_step_goes_as_expected(organization: PlayedOrganization, ke
         pytest.fail(organization.explain(key), pytrace=False)
 
 
+def test_the_stack_sets_template_is_in_every_member_account_and_region(organization: PlayedOrganization) -> None:
+    # Given the organization deployed: the hub by the CDK CLI, the members rolled out as the StackSet would
+    session = organization.session
+    layout, deployment = session.layout, session.deployment
+    assert layout is not None and deployment is not None
+
+    # Then the member template is the StackSet's own (the asset cdk-stacksets writes into cdk.out), and a stack of
+    # it is complete in each member account and region, with both member rules on the default bus
+    assert deployment.member_template_source.endswith("(the StackSet's template)")
+    assert sorted(deployment.member_stacks) == sorted(
+        (account, region) for account in layout.members.values() for region in (HOME, OTHER)
+    )
+    for (account, region), stack_name in deployment.member_stacks.items():
+        view = session.emulator.view(account)
+        (stack,) = view.client("cloudformation", region).describe_stacks(StackName=stack_name)["Stacks"]
+        assert stack["StackStatus"] == "CREATE_COMPLETE", (account, region)
+        rules = {r["Name"] for r in view.client("events", region).list_rules()["Rules"]}
+        assert set(contract.member_rule_names()) <= rules, (account, region, rules)
+
+
 def test_member_events_travel_member_rule_then_hub_bus_then_hub_function(organization: PlayedOrganization) -> None:
     # Given the public AMI step, played in Workload B in the region that is not the hub's
     result = organization.results["member-public-other-region"]
