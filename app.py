@@ -22,8 +22,6 @@ from cdk_nag import AwsSolutionsChecks
 from ami_guard import contract
 from ami_guard.config import ConfigError, parse_policy
 from stacks.ami_guard_stack import AmiGuardStack
-from stacks.hub_stack import HubStack
-from stacks.member_stack import MemberStack
 
 STACK_NAME = "AmiGuard"
 
@@ -40,6 +38,10 @@ def build(app: App) -> Stack:
     if organization is None:
         stack = AmiGuardStack(app, STACK_NAME, policy=policy)
     else:
+        # Imported here: a standalone synth loads neither cdk-stacksets nor the organization shapes.
+        from stacks.hub_stack import HubStack
+        from stacks.member_stack import MemberStack
+
         stack = HubStack(
             app,
             STACK_NAME,

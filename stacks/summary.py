@@ -45,15 +45,25 @@ def summarize(name: str, template_path: Path, template: Template) -> list[str]:
     counts = Counter(resource["Type"] for resource in resources.values())
     lines += [f"    {count:3d}  {kind}" for kind, count in sorted(counts.items())]
 
-    lines.append("  Rules (EventBridge, default bus):")
+    lines.append("  Rules (EventBridge; on the default bus unless a bus is named):")
     for logical_id, rule in _of_type(resources, "AWS::Events::Rule"):
         props = rule["Properties"]
-        names = [
-            f"{name['prefix']}*" if isinstance(name, Mapping) and "prefix" in name else str(name)
-            for name in props.get("EventPattern", {}).get("detail", {}).get("eventName", [])
+        detail = props.get("EventPattern", {}).get("detail", {})
+        # eventName at the top of the detail, or in each branch of a $or (the member's forward rule)
+        listed = [
+            *detail.get("eventName", []),
+            *(n for branch in detail.get("$or", []) for n in branch.get("eventName", [])),
         ]
-        targets = ", ".join(_ref_name(target.get("Arn")) for target in props.get("Targets", []))
-        lines.append(f"    {logical_id}: {', '.join(names) or '(no eventName filter)'} -> {targets or '(no target)'}")
+        names = list(
+            dict.fromkeys(
+                f"{name['prefix']}*" if isinstance(name, Mapping) and "prefix" in name else str(name) for name in listed
+            )
+        )
+        targets = ", ".join(_target_name(target.get("Arn")) for target in props.get("Targets", []))
+        bus = f" [bus {_ref_name(props['EventBusName'])}]" if "EventBusName" in props else ""
+        lines.append(
+            f"    {logical_id}{bus}: {', '.join(names) or '(no eventName filter)'} -> {targets or '(no target)'}"
+        )
 
     lines.append("  Functions:")
     for logical_id, function in _of_type(resources, "AWS::Lambda::Function"):
@@ -90,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for name, path in stacks:
         print("\n".join(summarize(name, path, json.loads(path.read_text()))))
+    # Organization mode: the member template the hub's StackSet carries (an asset of the hub, not a stack of its own)
+    for path in sorted(Path(args[0]).glob("*.stackset.template.json")):
+        print("\n".join(summarize("(StackSet template)", path, json.loads(path.read_text()))))
     return 0
 
 
@@ -105,6 +118,11 @@ def _ref_name(value: Any) -> str:
         if "Fn::GetAtt" in value:
             return str(value["Fn::GetAtt"][0])
     return "" if value is None else str(value)
+
+
+def _target_name(value: Any) -> str:
+    """A target's logical id, or its ARN when it is built from literals (a bus in another account)."""
+    return _render(value) if isinstance(value, Mapping) and "Fn::Join" in value else _ref_name(value)
 
 
 def _render(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Builders shared by the infrastructure tests: an AmiGuardStack synthesized exactly as `cdk synth` builds it.
+"""Builders shared by the infrastructure tests: the stack "AmiGuard" synthesized exactly as `cdk synth` builds it.
 
 Each test module builds its stacks once (module-scoped fixtures); a synthesis costs about a second.
 """
@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 import app as cdk_app
-from stacks.ami_guard_stack import AmiGuardStack
 from stacks.components.guard_function import FUNCTIONS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +58,7 @@ HANDLERS = (PERMISSION_HANDLER, LAUNCH_HANDLER, IMAGE_HANDLER, TAMPER_HANDLER)
 @dataclass(frozen=True)
 class Synthesized:
     app: App
-    stack: AmiGuardStack
+    stack: Stack
     template: Template
 
     def resources(self, kind: str) -> dict[str, Any]:

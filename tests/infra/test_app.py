@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,51 @@ def test_summary_fails_clearly_when_nothing_was_synthesized(tmp_path: Path, caps
     (tmp_path / "manifest.json").write_text(json.dumps({"version": "1", "artifacts": {}}))
     assert summary.main([str(tmp_path)]) == 1
     assert "contains no CloudFormation stack" in capsys.readouterr().err
+
+
+def documented_organization_block() -> dict[str, object]:
+    """The amiGuard block of the cdk.json example in docs/organization.md, as a reader would copy it."""
+    text = (REPO_ROOT / "docs" / "organization.md").read_text()
+    (example,) = re.findall(r"```json\n(.*?)```", text, flags=re.DOTALL)
+    block: dict[str, object] = json.loads(example)["context"]["amiGuard"]
+    return block
+
+
+def test_documented_organization_example_synthesizes_hub_member_and_stack_set_template(tmp_path: Path) -> None:
+    result = synth(documented_organization_block(), tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    stacks = {
+        name: artifact["environment"]
+        for name, artifact in manifest["artifacts"].items()
+        if artifact["type"] == "aws:cloudformation:stack"
+    }
+    described = run(["-m", "stacks.summary", str(tmp_path)], {})
+
+    assert stacks == {
+        "AmiGuard": "aws://222233334444/eu-west-1",
+        "AmiGuardMember": "aws://unknown-account/unknown-region",
+    }
+    (stack_set_template,) = tmp_path.glob("*.stackset.template.json")
+    assert described.returncode == 0, described.stderr
+    out = described.stdout
+    assert f"Stack (StackSet template): {stack_set_template}" in out
+    assert "      1  AWS::CloudFormation::StackSet" in out and "      1  AWS::Events::EventBus" in out
+    assert "RunInstances -> LaunchGuardFunction" in out
+    hub_bus = "arn:${AWS::Partition}:events:eu-west-1:222233334444:event-bus/AmiGuard-Hub"
+    forwarded = "RegisterImage, CopyImage, CreateImage, DisableRule, DeleteRule, PutRule, RemoveTargets, PutTargets"
+    assert f"{forwarded} -> {hub_bus}" in out
+
+
+def test_standalone_synthesis_loads_nothing_of_organization_mode() -> None:
+    script = (
+        "import json, sys; from aws_cdk import App; import app; "
+        f"app.build(App(context={{'amiGuard': json.loads({json.dumps(json.dumps(DEFAULT_BLOCK))})}})); "
+        "print(sorted(m for m in ('cdk_stacksets', 'stacks.hub_stack', 'stacks.member_stack') if m in sys.modules))"
+    )
+
+    result = run(["-c", script], {})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
