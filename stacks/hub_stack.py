@@ -32,6 +32,8 @@ MEMBER_ROLES = (
     "Member access roles are named <prefix><region> in every account of the organization, and accounts join the "
     "organization after deployment, so the statement names them by pattern, limited to aws:ResourceOrgID."
 )
+ORGANIZATION_READERS = ("PermissionGuard", "LaunchGuard", "ImageGuard")
+"""The guards that read the organization's accounts: trust in the own organization, and the account's name."""
 LIST_ACCOUNTS = (
     "organizations:ListAccounts supports no resource-level permissions, so IAM only accepts Resource '*'; the guard "
     "reads the organization's account ids and names with it, and the statement allows nothing else."
@@ -49,33 +51,32 @@ class HubStack(Stack):
         hub_bus = HubBus(self, "HubBus", bus_name=bus_name, organization_id=organization.organization_id)
 
         # The guards that act in members are those with EC2 calls in this configuration (the member role trusts
-        # exactly these; see MemberAccessRole).
+        # exactly these; see MemberAccessRole). The tamper guard decides from the record alone and needs neither.
         acting = tuple(ec2_grants(policy, self))
         member_roles = f"arn:{self.partition}:iam::*:role/{contract.member_role_prefix()}*"
 
         def grant_member_access(guards: Mapping[str, GuardFunction]) -> None:
-            for guard_name in acting:
+            for guard_name in ORGANIZATION_READERS:
                 role = guards[guard_name].role
-                role.add_to_policy(
-                    iam.PolicyStatement(
-                        sid="AssumeMemberAccessRoles",
-                        actions=["sts:AssumeRole"],
-                        resources=[member_roles],
-                        conditions={"StringEquals": {"aws:ResourceOrgID": organization.organization_id}},
+                wildcards = {"Resource::*": LIST_ACCOUNTS}
+                if guard_name in acting:
+                    role.add_to_policy(
+                        iam.PolicyStatement(
+                            sid="AssumeMemberAccessRoles",
+                            actions=["sts:AssumeRole"],
+                            resources=[member_roles],
+                            conditions={"StringEquals": {"aws:ResourceOrgID": organization.organization_id}},
+                        )
                     )
-                )
+                    wildcards[f"Resource::arn:<AWS::Partition>:iam::*:role/{contract.member_role_prefix()}*"] = (
+                        MEMBER_ROLES
+                    )
                 role.add_to_policy(
                     iam.PolicyStatement(
                         sid="ListOrganizationAccounts", actions=["organizations:ListAccounts"], resources=["*"]
                     )
                 )
-                acknowledge_wildcards(
-                    role,
-                    {
-                        "Resource::arn:<AWS::Partition>:iam::*:role/AmiGuardMember-Access-*": MEMBER_ROLES,
-                        "Resource::*": LIST_ACCOUNTS,
-                    },
-                )
+                acknowledge_wildcards(role, wildcards)
 
         core = GuardCore(
             self,

@@ -421,14 +421,12 @@ def test_hub_functions_hold_no_ec2_permission(stack_name: str, request: pytest.F
     assert {a for a in actions if a.lower().startswith("ec2:")} == set()
 
 
-MEMBER_ACCESS: set[Grant] = {
-    (
-        frozenset({"sts:AssumeRole"}),
-        frozenset({f"arn:${{AWS::Partition}}:iam::*:role/{ACCESS_PREFIX}*"}),
-        f"StringEquals:aws:ResourceOrgID={ORGANIZATION_ID}",
-    ),
-    (frozenset({"organizations:ListAccounts"}), frozenset({"*"}), ""),
-}
+ASSUME_MEMBER_ROLES: Grant = (
+    frozenset({"sts:AssumeRole"}),
+    frozenset({f"arn:${{AWS::Partition}}:iam::*:role/{ACCESS_PREFIX}*"}),
+    f"StringEquals:aws:ResourceOrgID={ORGANIZATION_ID}",
+)
+LIST_ACCOUNTS: Grant = (frozenset({"organizations:ListAccounts"}), frozenset({"*"}), "")
 
 
 @pytest.mark.parametrize(
@@ -444,11 +442,19 @@ def test_guards_that_act_in_members_may_assume_the_member_roles_of_the_organizat
     hub: Synthesized = request.getfixturevalue(stack_name).hub
 
     for handler in HANDLERS:
-        held = grants(hub, handler)
-        if handler in acting:
-            assert held >= MEMBER_ACCESS, handler
-        else:
-            assert not {grant for grant in held if grant[0] & {"sts:AssumeRole", "organizations:ListAccounts"}}, handler
+        assume = {grant for grant in grants(hub, handler) if "sts:AssumeRole" in grant[0]}
+        assert assume == ({ASSUME_MEMBER_ROLES} if handler in acting else set()), handler
+
+
+@pytest.mark.parametrize("stack_name", ["org", "org_remediate"])
+def test_guards_that_judge_shares_or_name_accounts_may_list_the_organizations_accounts(
+    stack_name: str, request: pytest.FixtureRequest
+) -> None:
+    hub: Synthesized = request.getfixturevalue(stack_name).hub
+
+    for handler in HANDLERS:
+        listing = {grant for grant in grants(hub, handler) if any(a.startswith("organizations:") for a in grant[0])}
+        assert listing == ({LIST_ACCOUNTS} if handler != TAMPER_HANDLER else set()), handler
 
 
 def test_hub_functions_know_the_member_role_prefix_and_the_organization(org: Organization) -> None:
