@@ -1,4 +1,5 @@
-"""Adapters around boto3 clients: the only module that talks to AWS.
+"""Adapters around boto3 clients: with its organization-mode sibling `aws_organization` (member-role sessions, the
+organization's account list), the only module that talks to AWS.
 
 Clients are made on first use, one per service and region, and reused for the life of the container.
 A permanent refusal (not found, access denied) becomes LookupUnavailable / ActionFailed so that the

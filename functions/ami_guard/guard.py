@@ -132,8 +132,10 @@ class OrganizationScopes:
         """Lookups and actions through `account`'s member role (they refuse when the account is not an account id)."""
         from ami_guard.aws import Ec2Actions, Ec2Lookups, InstanceTypeCatalog
         from ami_guard.aws_organization import is_account
+        from ami_guard.findings import is_region
 
-        key = (account, region) if is_account(account) else None
+        # kept only for an account and region in AWS's formats: a crafted one cannot grow the cache
+        key = (account, region) if is_account(account) and is_region(region) else None
         if key is not None and key in self._members:
             return self._members[key]
         clients = self._sessions.clients(account)
@@ -154,38 +156,32 @@ class OrganizationScopes:
                 "no account was trusted for being in the organization, and " if policy.trust_own_organization else ""
             )
             return Scope(policy, lookups, actions, None, f"{reason}: {trust}the account's name is unknown")
-        name = accounts.get(account) if isinstance(account, str) else None
+        # the name of the account the alert names (the record's), when the envelope's agrees: never another's name
+        name = accounts.get(account) if isinstance(account, str) and account == call.account else None
         if policy.trust_own_organization:
             ids = self._directory.ids()
             assert ids is not None
-            if (
-                self._trusting is None or self._trusting[0] is not ids
-            ):  # one policy per listing, not one union per event
+            # one policy per listing, not one set union per event
+            if self._trusting is None or self._trusting[0] is not ids:
                 self._trusting = (ids, policy._replace(trusted_accounts=policy.trusted_accounts | ids))
             policy = self._trusting[1]
         return Scope(policy, lookups, actions, name)
 
 
+_SHARES = ("ModifyImageAttribute", "ModifySnapshotAttribute")
+
+
 def _shared_accounts(call: ApiCall) -> tuple[str, ...]:
     """The accounts a permission change shares with (an account the organization's list lacks makes it list again)."""
-    if call.event_source != contract.EVENT_SOURCE or call.event_name not in (
-        "ModifyImageAttribute",
-        "ModifySnapshotAttribute",
-    ):
+    if call.event_source != contract.EVENT_SOURCE or call.event_name not in _SHARES:
         return ()
-    from ami_guard.events.permissions import (
-        PermissionChange,
-        read_create_volume_permission_change,
-        read_launch_permission_change,
-    )
+    from ami_guard.events import permissions  # the permission guard's own domain: loaded already
 
-    read = (
-        read_launch_permission_change
-        if call.event_name == "ModifyImageAttribute"
-        else read_create_volume_permission_change
-    )
-    change = read(call)
-    return change.added.user_ids if isinstance(change, PermissionChange) else ()
+    if call.event_name == "ModifyImageAttribute":
+        change = permissions.read_launch_permission_change(call)
+    else:
+        change = permissions.read_create_volume_permission_change(call)
+    return change.added.user_ids if isinstance(change, permissions.PermissionChange) else ()
 
 
 class EntryPoint:
@@ -296,10 +292,12 @@ def _evaluate(
         reason = f"{call.event_name} is not routed to this function (expects {', '.join(deps.accepted_events)})"
         logger.warning("Skipped event", extra={"reason": reason, "event_id": call.event_id})
         return {"status": "skipped", "reason": reason}
-    scope = Scope(deps.policy, deps.lookups, deps.actions) if deps.scope is None else deps.scope(call, envelope.account)
-    if not effects:
-        scope = scope._replace(lookups=_WithoutReads(scope.lookups), actions=None)
+    scope = Scope(deps.policy, deps.lookups, deps.actions)
     if call.event_source == contract.EVENT_SOURCE:
+        if deps.scope is not None:
+            scope = deps.scope(call, envelope.account)
+        if not effects:
+            scope = scope._replace(lookups=_WithoutReads(scope.lookups), actions=None)
         return evaluate(call, scope.policy, scope.lookups, scope.actions), scope
     from ami_guard.events.guard import guard_change  # the guard's own domain, on its first call only
 
@@ -307,6 +305,8 @@ def _evaluate(
     change = guard_change(call)
     if change is not None:
         evaluation.add(rules.guard_tampered(call, change, deps.watched))
+    if evaluation.findings and deps.scope is not None:  # decided from the record: the scope only names the account
+        scope = deps.scope(call, envelope.account)
     return evaluation, scope
 
 

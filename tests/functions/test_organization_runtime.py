@@ -26,7 +26,7 @@ from moto.sts import models as moto_sts
 
 from ami_guard import contract
 from ami_guard.config import parse_policy
-from ami_guard.guard import Dependencies, build_dependencies, process
+from ami_guard.guard import Dependencies, OrganizationScopes, build_dependencies, process
 from ami_guard.handlers import permission_guard
 from ami_guard.settings import Settings
 from ami_guard.watched import Watched
@@ -406,6 +406,33 @@ def test_a_malformed_envelope_account_fails_the_action_not_the_alert(org: Organi
     assert org.hub_calls.count("sts", "AssumeRole") == 0
 
 
+def test_an_alert_whose_record_names_another_account_than_its_envelope_names_no_account_name(
+    org: Organization,
+) -> None:
+    # Given a record of the sibling's account inside an envelope of the member's (EventBridge never sends one)
+    deps, sent = recording(org.deps(contract.PERMISSION_EVENTS, remediate=False))
+    event = in_account(r.modify_image_attribute("ami-0123456789abcdef0", [{"group": "all"}]), org.sibling)
+    event["account"] = org.member
+    process(event, deps, logger)
+    # Then the alert names the record's account, and no name: neither account's name would be sure
+    (alert,) = sent
+    assert (alert.document["account"], alert.document["account_name"]) == (org.sibling, None)
+    assert "account_name" not in alert.attributes
+
+
+def test_a_crafted_region_refuses_the_action_and_is_not_kept(org: Organization) -> None:
+    deps, sent = recording(org.deps(contract.PERMISSION_EVENTS))
+    for n in range(3):
+        record = r.modify_image_attribute("ami-0123456789abcdef0", [{"group": "all"}], region=f"eu-west-1/../{n}")
+        process(in_account(record, org.member), deps, logger)
+    assert [alert.document["action"]["detail"] for alert in sent] == [
+        f"'eu-west-1/../{n}' is not an AWS region" for n in range(3)
+    ]
+    assert org.hub_calls.count("sts", "AssumeRole") == 0
+    assert isinstance(deps.scope, OrganizationScopes)
+    assert deps.scope._members == {}
+
+
 def test_an_organization_that_cannot_be_listed_trusts_nobody_by_organization_and_says_so(org: Organization) -> None:
     # Given Organizations refusing the hub
     deps = org.deps(contract.PERMISSION_EVENTS, remediate=False)
@@ -457,3 +484,11 @@ def test_a_member_deleting_its_forwarding_rule_is_raised_at_the_hub_naming_accou
     )
     assert (body["account"], body["account_name"], body["region"]) == (org.member, "Production", r.OTHER_REGION)
     assert body["resources"][0]["arn"] == f"arn:aws:events:{r.OTHER_REGION}:{org.member}:rule/{forward}"
+
+
+def test_a_change_to_a_rule_the_guard_does_not_watch_costs_no_organizations_call(org: Organization) -> None:
+    watched = Watched(rules=frozenset(contract.member_rule_names()), home_account=HUB)
+    event = in_account(r.events_call("DeleteRule", "someone-elses-rule"), org.member)
+    event["source"] = "aws.events"
+    assert process(event, org.deps((), watched=watched), logger)["findings"] == []
+    assert org.hub_calls.calls == []

@@ -4,10 +4,12 @@ document, no attribute, the email as before."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ami_guard import alerts
-from ami_guard.events import Envelope, parse_call
+from ami_guard.events import Actor, ApiCall, Envelope, parse_call
 from ami_guard.findings import Finding, Resource, Severity
 from tests import records as r
 
@@ -81,3 +83,29 @@ def test_a_long_account_name_is_bounded_in_the_attribute_and_the_document() -> N
     assert len(alert.attributes["account_name"]) == alerts.ATTRIBUTE_MAX
     assert alert.document["account_name"] == "n" * 1024 + "…[truncated, 5000 chars]"
     assert alert.document["truncated"]["values"][0] == "account_name: 5000 chars, first 1024 kept"
+
+
+def test_the_reduced_level_still_fits_by_construction_with_an_account_name() -> None:
+    # Given every value at its longest in the costliest character (as test_alerts' test of the reduced level), and an
+    # account name of the same (Organizations allows 50 printable ASCII characters: this is far beyond)
+    big = "\U0001f600" * 300_000
+    call = ApiCall(big, big, big, big, big, big, big, big, big, Actor(big, big, big, big, big, big, big, big))
+
+    def wide(n: int) -> dict[str, Any]:
+        return {big[:40] + str(i): {big[:40] + str(j): big for j in range(n)} for i in range(n)}
+
+    finding = Finding(
+        rule_id="guard-tampered",
+        severity=Severity.CRITICAL,
+        title=big,
+        description=big,
+        resources=tuple(Resource("image", big + str(n), big, big) for n in range(10)),
+        evidence=wide(10),
+        action={"status": big, "detail": big, **wide(10)},
+        recommendation=big,
+    )
+    # When it is rendered at the last level
+    alert = alerts._render(finding, call, alerts.REDUCED, "/aws/lambda/AmiGuard-PermissionGuard", big)
+    # Then the Publish request stays within the budget render holds every alert to
+    assert alert.publish_bytes() < alerts.PUBLISH_BUDGET_BYTES
+    assert alert.document["account_name"] == big[:128] + "…[truncated, 300000 chars]"
