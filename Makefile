@@ -43,7 +43,8 @@ deploy: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) deploy $(CDK_ARGS)
 
 .PHONY: demo
-# make demo DEMO_ARGS=--remediate (also --json, --keep): AMI Guard deployed into an emulated account, risky changes played
+# make demo DEMO_ARGS=--remediate (also --json, --keep, --organization): AMI Guard deployed into an emulated account
+# (--organization: an emulated AWS Organization, the hub in its security account, members in two accounts), risky changes played
 demo: setup
 	$(PY) -m demo $(DEMO_ARGS)
 

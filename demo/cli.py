@@ -1,5 +1,6 @@
-"""`python -m demo [--remediate] [--json] [--keep]`: deploy AMI Guard into an emulated account and play risky
-AMI changes end to end.
+"""`python -m demo [--organization] [--remediate] [--json] [--keep]`: deploy AMI Guard into an emulated account
+(or, with --organization, into an emulated AWS Organization: the hub in its security account, the members in
+every member account and region) and play risky AMI changes end to end.
 
 Exit status: 0 every step as expected; 1 a step was not (an alert missing or unexpected, a check or a function
 failed); 2 the demo could not run (emulator, deployment); 130 interrupted.
@@ -8,6 +9,7 @@ failed); 2 the demo could not run (emulator, deployment); 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -23,6 +25,11 @@ from demo.session import DemoSession
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--organization",
+        action="store_true",
+        help="an emulated organization: the hub in a security account, the member stack in two member accounts",
+    )
     parser.add_argument("--remediate", action="store_true", help="deploy with amiGuard.remediate on")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout (progress on stderr)")
     parser.add_argument(
@@ -44,7 +51,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=out, flush=True)
 
-    session = DemoSession(remediate=args.remediate, log=log)
+    session: Any
+    if args.organization:
+        from demo import org_scenario
+        from demo.org_session import OrgDemoSession
+
+        session = OrgDemoSession(remediate=args.remediate, log=log)
+        total = len(org_scenario.STEPS)
+    else:
+        session = DemoSession(remediate=args.remediate, log=log)
+        total = len(scenario.STEPS)
     results: list[scenario.StepResult] = []
     try:
         session.start()
@@ -54,10 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if session.runner is not None and session.runner.runtime_missing:
             log(f"  (Powertools layer extras not installed locally: {', '.join(session.runner.runtime_missing)})")
         log(f"Alerts arrive in SQS queue {session.inbox.queue_url if session.inbox else '?'}")
-        log(f"Playing {len(scenario.STEPS)} risky changes (remediation {'on' if args.remediate else 'off'}):")
+        log(f"Playing {total} risky changes (remediation {'on' if args.remediate else 'off'}):")
 
         def show(result: scenario.StepResult) -> None:
-            log(report.step_text(result, total=len(scenario.STEPS)))
+            log(report.step_text(result, total=total))
 
         results = session.play(on_step=show)
         ok = all(r.ok for r in results)
@@ -93,10 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"Logs kept in {session.work_dir}")
 
 
-def _document(session: DemoSession, results: list[scenario.StepResult], unmodelled: list[str]) -> dict[str, Any]:
+def _document(session: Any, results: list[scenario.StepResult], unmodelled: list[str]) -> dict[str, Any]:
+    organization = getattr(session, "layout", None)
     return {
         "ok": all(r.ok for r in results),
         "account": session.emulator.account,
+        **({"organization": dataclasses.asdict(organization)} if organization is not None else {}),
         "regions": list(session.regions),
         "config": session.config,
         "endpoint": session.emulator.endpoint_url,
@@ -106,7 +124,10 @@ def _document(session: DemoSession, results: list[scenario.StepResult], unmodell
     }
 
 
-def _hold(session: DemoSession, log: Any) -> None:
+def _hold(session: Any, log: Any) -> None:
+    if getattr(session, "layout", None) is not None:
+        _hold_organization(session, log)
+        return
     emulator = session.emulator
     assert session.endpoint is not None and session.inbox is not None
     log(
@@ -125,4 +146,26 @@ The emulated account stays up until Ctrl-C. In another shell:
   amiguard evaluate path/to/record.json     # lookups go to the emulated account (no --offline)
 """
     )
+    threading.Event().wait()
+
+
+def _hold_organization(session: Any, log: Any) -> None:
+    layout = session.layout
+    accounts = [("management", layout.management), ("security (hub)", layout.security)]
+    accounts += [(name, account) for name, account in layout.members.items()]
+    lines = ["", "The emulated organization stays up until Ctrl-C. Each account's harness key (allowed everything):"]
+    for label, account in accounts:
+        view = session.emulator if account == session.emulator.account else session.emulator.view(account)
+        lines.append(
+            f"  {label:16} {account}: AWS_ACCESS_KEY_ID={view.access_key_id} "
+            f"AWS_SECRET_ACCESS_KEY={view.secret_access_key}"
+        )
+    lines += [
+        "",
+        f"  export AWS_ENDPOINT_URL={session.emulator.endpoint_url}",
+        f"  export AWS_ENDPOINT_URL_EVENTBRIDGE={session.endpoint.url}   # PutEvents -> the runner",
+        f"  alerts: aws sqs receive-message --queue-url {session.inbox.queue_url}   (with the security account's key)",
+        "",
+    ]
+    log("\n".join(lines))
     threading.Event().wait()

@@ -46,6 +46,9 @@ def clean_environment() -> dict[str, str]:
 
 
 class Emulator:
+    multi_account = False
+    """One account per emulator (MOTO_ACCOUNT_ID); demo.organization's OrgEmulator holds every account instead."""
+
     def __init__(self, *, account: str, work_dir: Path) -> None:
         self.account = account
         self.work_dir = work_dir
@@ -67,11 +70,17 @@ class Emulator:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         for _attempt in range(3):  # the free port can be taken between probing and binding it
             self.port = _free_port()
+            command = [sys.executable, "-m", "demo.emulator_server", "--host", HOST, "--port", str(self.port)]
+            environment = {**clean_environment(), "PYTHONUNBUFFERED": "1"}
+            if self.multi_account:
+                command.append("--multi-account")
+            else:
+                environment["MOTO_ACCOUNT_ID"] = self.account
             with self.log_path.open("ab") as log:
                 self._process = subprocess.Popen(
-                    [sys.executable, "-m", "demo.emulator_server", "--host", HOST, "--port", str(self.port)],
+                    command,
                     cwd=REPO_ROOT,
-                    env={**clean_environment(), "MOTO_ACCOUNT_ID": self.account, "PYTHONUNBUFFERED": "1"},
+                    env=environment,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -221,7 +230,8 @@ class Emulator:
 
     def set_image_attributes(self, region: str, image_id: str, **attributes: str) -> None:
         """What EC2 would have recorded for an image that moto's RegisterImage registered with its name only."""
-        self.admin("ec2/image", {"region": region, "image_id": image_id, "attributes": attributes})
+        body = {"region": region, "image_id": image_id, "attributes": attributes}
+        self.admin("ec2/image", {**body, "account": self.account} if self.multi_account else body)
 
     def published(self, topic_arn: str) -> list[dict[str, Any]]:
         """Every message published to the topic, as the publisher sent it (MessageStructure=json: all keys)."""

@@ -13,6 +13,12 @@ Run by demo.emulator as `python -m demo.emulator_server --host localhost --port 
   error only; this is how the runner tells a function's refused call from the function's own handling of it;
 - GET /_demo/health.
 
+In multi-account mode (`--multi-account`, the organization demo: no MOTO_ACCOUNT_ID, each call lands in the
+account of its credentials) the image and topic routes take the account (`account` in the body or query), and
+demo.org_patches adds its patches and two routes: POST /_demo/iam/stand-in (register a function's action-level
+stand-in role and the deployed role it stands in for) and GET /_demo/iam/judged (the cross-account AssumeRole
+calls the harness judged).
+
 And three patches of moto's models, each a workaround for something moto does not do as AWS does:
 - CopyImage records the source (`copies_name_their_source`: DescribeImages then answers SourceImageId and
   SourceImageRegion for the copy, as EC2 does and as the guard checks before tagging; moto 5.2.5 leaves them out);
@@ -55,8 +61,9 @@ def _json(start_response: StartResponse, status: str, body: Any) -> Iterable[byt
     return [data]
 
 
-def _account() -> str:
-    return os.environ["MOTO_ACCOUNT_ID"]
+def _account(given: str | None = None) -> str:
+    """The account a route is about: the one given (multi-account mode), else the server's only account."""
+    return given or os.environ["MOTO_ACCOUNT_ID"]
 
 
 def _patch_image(request: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +72,7 @@ def _patch_image(request: dict[str, Any]) -> dict[str, Any]:
     unknown = set(request["attributes"]) - IMAGE_ATTRIBUTES
     if unknown:
         raise ValueError(f"not settable here: {sorted(unknown)}")
-    image = ec2_backends[_account()][request["region"]].amis[request["image_id"]]
+    image = ec2_backends[_account(request.get("account"))][request["region"]].amis[request["image_id"]]
     for name, value in request["attributes"].items():
         setattr(image, name, value)
     return {name: getattr(image, name) for name in sorted(IMAGE_ATTRIBUTES)}
@@ -99,8 +106,8 @@ def copies_name_their_source() -> Callable[[], None]:
 def _published(topic_arn: str) -> list[dict[str, Any]]:
     from moto.sns.models import sns_backends
 
-    region = topic_arn.split(":")[3]
-    topic = sns_backends[_account()][region].topics[topic_arn]
+    region, account = topic_arn.split(":")[3:5]
+    topic = sns_backends[_account(account if "MOTO_ACCOUNT_ID" not in os.environ else None)][region].topics[topic_arn]
     return [
         {"message_id": message_id, "message": message, "subject": subject, "attributes": attributes}
         for message_id, message, subject, attributes, _group in topic.sent_notifications
@@ -158,7 +165,7 @@ def admin_app(environ: dict[str, Any], start_response: StartResponse) -> Iterabl
     path = environ["PATH_INFO"][len(ADMIN_PREFIX) :]
     try:
         if path == "health":
-            return _json(start_response, "200 OK", {"account": _account()})
+            return _json(start_response, "200 OK", {"account": os.environ.get("MOTO_ACCOUNT_ID", "")})
         if path == "ec2/image" and environ["REQUEST_METHOD"] == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             return _json(start_response, "200 OK", _patch_image(json.loads(environ["wsgi.input"].read(length))))
@@ -169,6 +176,17 @@ def admin_app(environ: dict[str, Any], start_response: StartResponse) -> Iterabl
             since = int(parse_qs(environ.get("QUERY_STRING", "")).get("since", ["0"])[0])
             refused = list(REFUSED)
             return _json(start_response, "200 OK", {"total": len(refused), "refused": refused[since:]})
+        if path == "iam/stand-in" and environ["REQUEST_METHOD"] == "POST" and "MOTO_ACCOUNT_ID" not in os.environ:
+            from demo import org_patches
+
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request = json.loads(environ["wsgi.input"].read(length))
+            org_patches.STAND_INS[str(request["stand_in"])] = str(request["role"])
+            return _json(start_response, "200 OK", {"registered": len(org_patches.STAND_INS)})
+        if path == "iam/judged" and "MOTO_ACCOUNT_ID" not in os.environ:
+            from demo import org_patches
+
+            return _json(start_response, "200 OK", list(org_patches.JUDGED))
     except (KeyError, ValueError) as exc:
         return _json(start_response, "404 Not Found", {"error": f"{type(exc).__name__}: {exc}"})
     return _json(start_response, "404 Not Found", {"error": f"no admin route {path!r}"})
@@ -187,13 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--multi-account", action="store_true", help="no MOTO_ACCOUNT_ID: each call lands in its credentials' account"
+    )
     args = parser.parse_args(argv)
-    if "MOTO_ACCOUNT_ID" not in os.environ:
-        print("MOTO_ACCOUNT_ID must name the emulated account", file=sys.stderr)
+    if args.multi_account == ("MOTO_ACCOUNT_ID" in os.environ):
+        print("MOTO_ACCOUNT_ID must name the emulated account (and be unset with --multi-account)", file=sys.stderr)
         return 2
     copies_name_their_source()
     _record_refusals()
     _sign_bodiless_requests_as_sent()
+    if args.multi_account:
+        from demo import org_patches
+
+        org_patches.install(REFUSED.append)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.INFO)  # the access log: the tail printed on failure
     server = make_server(
@@ -203,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         threaded=True,
         request_handler=MotoRequestHandler,
     )
-    print(f"{READY_LINE} on http://{args.host}:{args.port} (account {os.environ['MOTO_ACCOUNT_ID']})", flush=True)
+    accounts = "every account" if args.multi_account else f"account {os.environ['MOTO_ACCOUNT_ID']}"
+    print(f"{READY_LINE} on http://{args.host}:{args.port} ({accounts})", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0

@@ -4,6 +4,9 @@ call to the emulator unchanged.
 The scenario puts its events here, and so can anyone while `make demo --keep` holds the account up:
 `AWS_ENDPOINT_URL_EVENTBRIDGE=<this> aws events put-events ...`. Real EventBridge refuses `aws.*` sources from
 PutEvents; this endpoint accepts them, since it plays CloudTrail handing its records to EventBridge.
+
+In the organization demo the runner is demo.org_runner's, which is told the caller's access key (the account the
+event comes from) and may refuse the call (an error with a `code`, answered as EventBridge answers it).
 """
 
 from __future__ import annotations
@@ -13,16 +16,25 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-from demo.emulator import HOST
+from demo.emulator import HOST, Emulator
 from demo.runner import EventRunner
 
 _REGION = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/events/aws4_request")
+_KEY = re.compile(r"Credential=([^/]+)/")
+
+
+class AccountsRunner(Protocol):
+    """A runner that needs to know who sent the events (demo.org_runner.OrgRunner)."""
+
+    emulator: Emulator
+
+    def put_events(self, region: str, access_key_id: str, entries: Any) -> list[str]: ...
 
 
 class EventsEndpoint:
-    def __init__(self, runner: EventRunner) -> None:
+    def __init__(self, runner: EventRunner | AccountsRunner) -> None:
         self.runner = runner
         self._server = ThreadingHTTPServer((HOST, 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, name="events-endpoint", daemon=True)
@@ -59,8 +71,16 @@ class EventsEndpoint:
                     return
                 try:
                     entries = json.loads(body).get("Entries", [])
-                    ids = runner.put_events(match.group(1), entries)
+                    if isinstance(runner, EventRunner):
+                        ids = runner.put_events(match.group(1), entries)
+                    else:
+                        key = _KEY.search(self.headers.get("Authorization", ""))
+                        ids = runner.put_events(match.group(1), key.group(1) if key else "", entries)
                 except Exception as exc:  # reported to the caller as EventBridge would, never swallowed
+                    code = None if isinstance(runner, EventRunner) else getattr(exc, "code", None)
+                    if isinstance(code, str):  # refused, as EventBridge refuses (AccessDeniedException...)
+                        self._reply(400, {"__type": code, "message": str(exc)})
+                        return
                     self._reply(500, {"__type": "InternalException", "message": f"{type(exc).__name__}: {exc}"})
                     return
                 self._reply(200, {"FailedEntryCount": 0, "Entries": [{"EventId": i} for i in ids]})
