@@ -10,8 +10,6 @@ moto's shortfalls are worked around as in demo.scenario (RegisterImage attribute
 from __future__ import annotations
 
 import json
-import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -24,7 +22,7 @@ from demo.org_runner import OrgRunner
 from demo.organization import OUTSIDE_ACCOUNT, Layout, OrgEmulator
 from demo.records import Trail, put_events_entry
 from demo.runner import Delivery
-from demo.scenario import HOME, OTHER, PROVENANCE_TAGS, Action, Check, StepResult, World, _delivery_problems
+from demo.scenario import HOME, OTHER, PROVENANCE_TAGS, Action, Check, StepResult, World, play
 
 HUB_REGION = HOME
 MEMBER_A, MEMBER_B = "Workload A", "Workload B"
@@ -74,6 +72,18 @@ class OrgWorld:
 
     def member(self, name: str) -> World:
         return self.members[name]
+
+    def send(self, action: OrgAction) -> None:
+        """Through the member account's own EventBridge (None: the step delivered what it had to itself)."""
+        if action.sender is not None:
+            action.sender.put(action.region, action.records, times=action.deliveries)
+
+    def explain(self, problem: str, deliveries: Sequence[Delivery]) -> str:
+        return _with_reason(problem, deliveries)
+
+    def where(self, action: Action) -> str:
+        account = getattr(action, "account", "")  # a step that failed before acting left the plain empty Action
+        return f"{action.region}, account {account} ({self.layout.name(account)})" if account else action.region
 
     def account(self, name: str) -> str:
         return self.layout.members[name]
@@ -362,66 +372,7 @@ def run(
     world: OrgWorld, *, keys: Sequence[str] | None = None, on_step: Callable[[StepResult], None] | None = None
 ) -> list[StepResult]:
     """Play the steps (all, or those named by `keys`, in scenario order)."""
-    unknown = set(keys or ()) - set(STEP_KEYS)
-    if unknown:
-        raise ValueError(f"no such step: {', '.join(sorted(unknown))}")
-    prepare(world)
-    world.inbox.drain()
-    results = []
-    for number, step in enumerate(STEPS, start=1):
-        if keys is not None and step.key not in keys:
-            continue
-        result = run_step(world, number, step)
-        results.append(result)
-        if on_step is not None:
-            on_step(result)
-    return results
-
-
-def run_step(world: OrgWorld, number: int, step: OrgStep) -> StepResult:
-    started = time.monotonic()
-    before = len(world.runner.deliveries)
-    notes_before = len(world.runner.notes)
-    problems: list[str] = []
-    checks: list[Check] = []
-    alerts: list[Alert] = []
-    action = OrgAction(HOME, [])
-    try:
-        action = step.act(world)
-        if action.sender is not None:
-            action.sender.put(action.region, action.records, times=action.deliveries)
-        if action.undo is not None:
-            action.undo()
-        alerts = world.inbox.drain()
-        if step.check is not None:
-            checks = step.check(world, action, alerts)
-    except Exception as exc:  # a step that breaks is a failed step, and the others still run
-        problems.append(f"the step itself failed: {type(exc).__name__}: {exc}")
-    deliveries = world.runner.deliveries[before:]
-    event_ids = [str(r["eventID"]) for r in action.records]
-    problems += [
-        _with_reason(problem, deliveries) for problem in _delivery_problems(event_ids, deliveries, action.deliveries)
-    ]
-    received = [a.rule_id for a in alerts]
-    expected = list(step.expected)
-    name = world.layout.name(action.account) if action.account else ""
-    return StepResult(
-        number=number,
-        key=step.key,
-        title=step.title,
-        region=f"{action.region}, account {action.account} ({name})" if action.account else action.region,
-        expected=expected,
-        received=received,
-        missing=list((Counter(expected) - Counter(received)).elements()),
-        unexpected=list((Counter(received) - Counter(expected)).elements()),
-        checks=checks,
-        problems=problems,
-        notes=world.runner.notes[notes_before:],
-        alerts=alerts,
-        deliveries=deliveries,
-        event_ids=event_ids,
-        seconds=time.monotonic() - started,
-    )
+    return play(world, STEPS, prepare, keys=keys, on_step=on_step)
 
 
 def _with_reason(problem: str, deliveries: Sequence[Delivery]) -> str:

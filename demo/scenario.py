@@ -161,6 +161,15 @@ class World:
                 if response.get("FailedEntryCount"):
                     raise RuntimeError(f"PutEvents refused the event: {response['Entries']}")
 
+    def send(self, action: Action) -> None:
+        self.put(action.region, action.records, times=action.deliveries)
+
+    def explain(self, problem: str, deliveries: Sequence[Delivery]) -> str:
+        return problem
+
+    def where(self, action: Action) -> str:
+        return action.region
+
     def _events_client(self, region: str) -> Any:
         # one attempt only: a retried PutEvents would deliver the event twice
         return boto3.session.Session(
@@ -509,13 +518,25 @@ def run(
     world: World, *, keys: Sequence[str] | None = None, on_step: Callable[[StepResult], None] | None = None
 ) -> list[StepResult]:
     """Play the steps (all, or those named by `keys`, in scenario order)."""
-    unknown = set(keys or ()) - set(STEP_KEYS)
+    return play(world, STEPS, prepare, keys=keys, on_step=on_step)
+
+
+def play(
+    world: Any,
+    steps: Sequence[Any],
+    prepare_world: Callable[[Any], None],
+    *,
+    keys: Sequence[str] | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> list[StepResult]:
+    """Play `steps` in a world (the account's or the organization's; see `run_step` for what it provides)."""
+    unknown = set(keys or ()) - {step.key for step in steps}
     if unknown:
         raise ValueError(f"no such step: {', '.join(sorted(unknown))}")
-    prepare(world)
+    prepare_world(world)
     world.inbox.drain()
     results = []
-    for number, step in enumerate(STEPS, start=1):
+    for number, step in enumerate(steps, start=1):
         if keys is not None and step.key not in keys:
             continue
         result = run_step(world, number, step)
@@ -525,7 +546,9 @@ def run(
     return results
 
 
-def run_step(world: World, number: int, step: Step) -> StepResult:
+def run_step(world: Any, number: int, step: Any) -> StepResult:
+    """Play one step: the world hands its records to EventBridge (`send`), explains a refused call (`explain`) and
+    says where the step ran (`where`); World for one account, demo.org_scenario.OrgWorld for an organization."""
     started = time.monotonic()
     before = len(world.runner.deliveries)
     notes_before = len(world.runner.notes)
@@ -535,7 +558,7 @@ def run_step(world: World, number: int, step: Step) -> StepResult:
     action = Action(HOME, [])
     try:
         action = step.act(world)
-        world.put(action.region, action.records, times=action.deliveries)
+        world.send(action)
         if action.undo is not None:
             action.undo()
         alerts = world.inbox.drain()
@@ -545,20 +568,20 @@ def run_step(world: World, number: int, step: Step) -> StepResult:
         problems.append(f"the step itself failed: {type(exc).__name__}: {exc}")
     deliveries = world.runner.deliveries[before:]
     event_ids = [str(r["eventID"]) for r in action.records]
-    problems += _delivery_problems(event_ids, deliveries, action.deliveries)
+    problems += [
+        world.explain(problem, deliveries) for problem in _delivery_problems(event_ids, deliveries, action.deliveries)
+    ]
     received = [a.rule_id for a in alerts]
     expected = list(step.expected)
-    missing = list((Counter(expected) - Counter(received)).elements())
-    unexpected = list((Counter(received) - Counter(expected)).elements())
     return StepResult(
         number=number,
         key=step.key,
         title=step.title,
-        region=action.region,
+        region=world.where(action),
         expected=expected,
         received=received,
-        missing=missing,
-        unexpected=unexpected,
+        missing=list((Counter(expected) - Counter(received)).elements()),
+        unexpected=list((Counter(received) - Counter(expected)).elements()),
         checks=checks,
         problems=problems,
         notes=world.runner.notes[notes_before:],
