@@ -5,14 +5,12 @@ member account and region, the runner across accounts, its endpoint and the inbo
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ami_guard import contract
 from demo.deploy import demo_config
 from demo.events_endpoint import EventsEndpoint
 from demo.inbox import Inbox
@@ -29,7 +27,8 @@ from demo.organization import (
     organization_block,
     roll_out_members,
 )
-from demo.scenario import OTHER, StepResult
+from demo.scenario import OTHER
+from demo.session import Session, topics_of
 
 REGIONS = (HUB_REGION, OTHER)
 
@@ -46,7 +45,9 @@ def config_for(layout: Layout, *, remediate: bool, regions: Sequence[str] = REGI
     )
 
 
-class OrgDemoSession:
+class OrgDemoSession(Session):
+    run_scenario = run_scenario
+
     def __init__(
         self,
         *,
@@ -115,39 +116,4 @@ class OrgDemoSession:
     def alert_topics(self) -> list[str]:
         """The topic the hub's functions publish to, as their deployed environment says."""
         assert self.layout is not None
-        topics = []
-        functions = self.emulator.view(self.layout.security).client("lambda", HUB_REGION).list_functions()
-        for function in functions["Functions"]:
-            topic = function.get("Environment", {}).get("Variables", {}).get(contract.ENV_TOPIC_ARN)
-            if topic and topic not in topics:
-                topics.append(topic)
-        return topics
-
-    def play(
-        self, *, keys: Sequence[str] | None = None, on_step: Callable[[StepResult], None] | None = None
-    ) -> list[StepResult]:
-        assert self.world is not None, "start() first"
-        started = time.monotonic()
-        results = run_scenario(self.world, keys=keys, on_step=on_step)
-        self.seconds["scenario"] = time.monotonic() - started
-        return results
-
-    def stop(self) -> None:
-        if self.endpoint is not None:
-            self.endpoint.stop()
-            self.endpoint = None
-        self.emulator.stop()
-        if self._own_work_dir and not self.keep_work_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    def __enter__(self) -> OrgDemoSession:
-        try:
-            self.start()
-        except BaseException:
-            self.keep_work_dir = True
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return topics_of(self.emulator.view(self.layout.security).client("lambda", HUB_REGION), [])

@@ -9,7 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ami_guard import contract
 from demo import scenario
@@ -28,7 +28,64 @@ def config_for(*, remediate: bool) -> dict[str, Any]:
     return demo_config({"trustedAccounts": [scenario.TRUSTED_ACCOUNT], "minSeverity": "LOW", "remediate": remediate})
 
 
-class DemoSession:
+class Session:
+    """What the account's and the organization's demo sessions share: playing the scenario, timing it, and stopping
+    the endpoint and the emulator (keeping the work directory when the start failed, for the logs)."""
+
+    run_scenario: Callable[..., list[StepResult]]
+    world: Any
+    endpoint: EventsEndpoint | None
+    emulator: Any
+    work_dir: Path
+    seconds: dict[str, float]
+    keep_work_dir: bool
+    _own_work_dir: bool
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def play(
+        self, *, keys: Sequence[str] | None = None, on_step: Callable[[StepResult], None] | None = None
+    ) -> list[StepResult]:
+        assert self.world is not None, "start() first"
+        started = time.monotonic()
+        results = type(self).run_scenario(self.world, keys=keys, on_step=on_step)
+        self.seconds["scenario"] = time.monotonic() - started
+        return results
+
+    def stop(self) -> None:
+        if self.endpoint is not None:
+            self.endpoint.stop()
+            self.endpoint = None
+        self.emulator.stop()
+        if self._own_work_dir and not self.keep_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.keep_work_dir = True
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def topics_of(lambda_client: Any, topics: list[str]) -> list[str]:
+    """Add the alert topic each function of this client's account and region publishes to (its deployed environment)."""
+    for function in lambda_client.list_functions()["Functions"]:
+        topic = function.get("Environment", {}).get("Variables", {}).get(contract.ENV_TOPIC_ARN)
+        if topic and topic not in topics:
+            topics.append(topic)
+    return topics
+
+
+class DemoSession(Session):
+    run_scenario = scenario.run
+
     def __init__(
         self,
         *,
@@ -82,39 +139,7 @@ class DemoSession:
 
     def alert_topics(self) -> list[str]:
         """The topic each region's functions publish to, as their deployed environment says."""
-        topics = []
+        topics: list[str] = []
         for region in self.regions:
-            for function in self.emulator.client("lambda", region).list_functions()["Functions"]:
-                topic = function.get("Environment", {}).get("Variables", {}).get(contract.ENV_TOPIC_ARN)
-                if topic and topic not in topics:
-                    topics.append(topic)
+            topics_of(self.emulator.client("lambda", region), topics)
         return topics
-
-    def play(
-        self, *, keys: Sequence[str] | None = None, on_step: Callable[[StepResult], None] | None = None
-    ) -> list[StepResult]:
-        assert self.world is not None, "start() first"
-        started = time.monotonic()
-        results = scenario.run(self.world, keys=keys, on_step=on_step)
-        self.seconds["scenario"] = time.monotonic() - started
-        return results
-
-    def stop(self) -> None:
-        if self.endpoint is not None:
-            self.endpoint.stop()
-            self.endpoint = None
-        self.emulator.stop()
-        if self._own_work_dir and not self.keep_work_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
-
-    def __enter__(self) -> DemoSession:
-        try:
-            self.start()
-        except BaseException:
-            self.keep_work_dir = True
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
