@@ -102,10 +102,7 @@ def parse_policy(block: Any) -> Policy:
             raise ConfigError(f"{contract.CONTEXT_KEY}: not valid JSON ({exc})") from None
     if not isinstance(block, Mapping):
         raise ConfigError(f"{contract.CONTEXT_KEY}: expected an object, got {type(block).__name__}")
-    unknown = sorted(set(block) - set(KNOWN_KEYS))
-    if unknown:
-        names = ", ".join(map(repr, unknown))
-        raise ConfigError(f"{contract.CONTEXT_KEY}: unknown key(s) {names}; known keys: {', '.join(KNOWN_KEYS)}")
+    _refuse_unknown_keys(block, KNOWN_KEYS, contract.CONTEXT_KEY)
     organization = _organization(block.get("organization"))
     trust_own = _boolean(block, "trustOwnOrganization", default=organization is not None)
     if trust_own and organization is None:
@@ -126,15 +123,20 @@ def parse_policy(block: Any) -> Policy:
     )
 
 
+def _refuse_unknown_keys(block: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
+    """A typo must not silently drop a value: an unknown key is refused, naming the known ones."""
+    unknown = sorted(set(block) - set(known))
+    if unknown:
+        names = ", ".join(map(repr, unknown))
+        raise ConfigError(f"{where}: unknown key(s) {names}; known keys: {', '.join(known)}")
+
+
 def _organization(value: Any) -> Organization | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise ConfigError(f"organization: expected an object, got {value!r}")
-    unknown = sorted(set(value) - set(ORGANIZATION_KEYS))
-    if unknown:
-        names = ", ".join(map(repr, unknown))
-        raise ConfigError(f"organization: unknown key(s) {names}; known keys: {', '.join(ORGANIZATION_KEYS)}")
+    _refuse_unknown_keys(value, ORGANIZATION_KEYS, "organization")
     missing = [key for key in ORGANIZATION_KEYS if key not in value]
     if missing:
         raise ConfigError(f"organization: missing key(s) {', '.join(missing)}")
