@@ -81,19 +81,22 @@ class Cdk:
             return "".join(deque(log, maxlen=lines))
 
 
+def synth(cdk: Cdk, assembly: Path, config: Mapping[str, Any], *, region: str, what: str) -> float:
+    """`cdk synth` of the app with this amiGuard block into `assembly`; its seconds."""
+    return cdk.run(
+        ["synth", "--quiet", "--output", str(assembly), "-c", f"{CONTEXT_KEY}={json.dumps(dict(config))}"],
+        region=region,
+        what=what,
+    )
+
+
 def deploy(
     emulator: Emulator, *, config: Mapping[str, Any], regions: Sequence[str], log: Callable[[str], None]
 ) -> Deployment:
     cdk = Cdk(emulator, log=log)
     assembly = emulator.work_dir / "cdk.out"
     home = regions[0]
-    seconds = {
-        "synth": cdk.run(
-            ["synth", "--quiet", "--output", str(assembly), "-c", f"{CONTEXT_KEY}={json.dumps(dict(config))}"],
-            region=home,
-            what="cdk synth",
-        )
-    }
+    seconds = {"synth": synth(cdk, assembly, config, region=home, what="cdk synth")}
     stacks = _stack_names(assembly)
     environments = [f"aws://{emulator.account}/{region}" for region in regions]
     seconds["bootstrap"] = cdk.run(

@@ -35,7 +35,7 @@ import boto3
 from botocore.config import Config
 
 from ami_guard import contract
-from demo.deploy import CONTEXT_KEY, Cdk, DeployError, _stack_names
+from demo.deploy import Cdk, DeployError, _stack_names, synth
 from demo.emulator import Emulator, EmulatorError
 
 MANAGEMENT_ACCOUNT = "123456789012"
@@ -241,13 +241,7 @@ def deploy_hub(
     hub = emulator.view(layout.security)
     cdk = Cdk(hub, log=log)
     assembly = emulator.work_dir / "cdk.out"
-    seconds = {
-        "synth": cdk.run(
-            ["synth", "--quiet", "--output", str(assembly), "-c", f"{CONTEXT_KEY}={json.dumps(dict(config))}"],
-            region=hub_region,
-            what="cdk synth (organization mode)",
-        )
-    }
+    seconds = {"synth": synth(cdk, assembly, config, region=hub_region, what="cdk synth (organization mode)")}
     stacks = _stack_names(assembly)
     if HUB_STACK not in stacks:
         raise DeployError(f"the app synthesized no {HUB_STACK} stack (stacks: {', '.join(stacks) or 'none'})")
