@@ -136,3 +136,19 @@ def render(value: Any) -> str:
         if "Fn::GetAtt" in value:
             return "${" + ".".join(value["Fn::GetAtt"]) + "}"
     return str(value)
+
+
+def resolve(node: Any, ids: Mapping[tuple[str, str], str]) -> Any:
+    """A template fragment with Ref, Fn::GetAtt and Fn::Join replaced by physical values (KeyError if unknown)."""
+    if isinstance(node, Mapping):
+        if set(node) == {"Ref"}:
+            return ids[(node["Ref"], "Ref")]
+        if set(node) == {"Fn::GetAtt"}:
+            return ids[(node["Fn::GetAtt"][0], node["Fn::GetAtt"][1])]
+        if set(node) == {"Fn::Join"}:
+            separator, parts = node["Fn::Join"]
+            return str(separator).join(str(resolve(part, ids)) for part in parts)
+        return {key: resolve(value, ids) for key, value in node.items()}
+    if isinstance(node, list):
+        return [resolve(item, ids) for item in node]
+    return node

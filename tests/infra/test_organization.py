@@ -34,6 +34,7 @@ from tests.infra.conftest import (
     Synthesized,
     action_values,
     render,
+    resolve,
     synthesize,
 )
 from tests.infra.test_guard_roles import Grant, grants, render_conditions
@@ -138,22 +139,6 @@ def role_named(template: Template, prefix: str) -> tuple[str, dict[str, Any]]:
     roles = resources(template, "AWS::IAM::Role")
     (role_id,) = [i for i, role in roles.items() if render(role["Properties"]["RoleName"]).startswith(prefix)]
     return role_id, roles[role_id]["Properties"]
-
-
-def resolve(node: Any, ids: Mapping[tuple[str, str], str]) -> Any:
-    """A template fragment with Ref, Fn::GetAtt and Fn::Join replaced by physical values (KeyError if unknown)."""
-    if isinstance(node, Mapping):
-        if set(node) == {"Ref"}:
-            return ids[(node["Ref"], "Ref")]
-        if set(node) == {"Fn::GetAtt"}:
-            return ids[(node["Fn::GetAtt"][0], node["Fn::GetAtt"][1])]
-        if set(node) == {"Fn::Join"}:
-            separator, parts = node["Fn::Join"]
-            return str(separator).join(str(resolve(part, ids)) for part in parts)
-        return {key: resolve(value, ids) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolve(item, ids) for item in node]
-    return node
 
 
 def pattern(props: Mapping[str, Any], account: str, region: str) -> EventPattern:

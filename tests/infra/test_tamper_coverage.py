@@ -25,7 +25,7 @@ from ami_guard.guard import Dependencies, process
 from ami_guard.settings import load_settings
 from tests import records as r
 from tests.fakes import FakeAccount
-from tests.infra.conftest import ALERT_TOPIC, HANDLERS, HEALTH_TOPIC, Synthesized
+from tests.infra.conftest import ALERT_TOPIC, HANDLERS, HEALTH_TOPIC, Synthesized, resolve
 
 REGION, ACCOUNT = r.REGION, r.ACCOUNT
 ALERT_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:AmiGuard-AlertsTopicCF7C81C9-Q1W2E3R4T5Y6"
@@ -74,22 +74,6 @@ def physical_ids(stack: Synthesized) -> dict[tuple[str, str], str]:
     for handler, name in QUEUES.items():
         ids[(failed_events_id(stack, handler), "QueueName")] = name
     return ids
-
-
-def resolve(node: Any, ids: Mapping[tuple[str, str], str]) -> Any:
-    """A template fragment with Ref, Fn::GetAtt and Fn::Join replaced by physical values (KeyError if unknown)."""
-    if isinstance(node, Mapping):
-        if set(node) == {"Ref"}:
-            return ids[(node["Ref"], "Ref")]
-        if set(node) == {"Fn::GetAtt"}:
-            return ids[(node["Fn::GetAtt"][0], node["Fn::GetAtt"][1])]
-        if set(node) == {"Fn::Join"}:
-            separator, parts = node["Fn::Join"]
-            return str(separator).join(str(resolve(part, ids)) for part in parts)
-        return {key: resolve(value, ids) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolve(item, ids) for item in node]
-    return node
 
 
 class Publisher:
