@@ -18,6 +18,7 @@ from aws_cdk import aws_sns as sns
 
 from ami_guard import contract
 from ami_guard.config import Policy, to_environment
+from ami_guard.rules.catalog import routes
 from stacks.components.alert_path_watch import AlertPathWatch
 from stacks.components.alert_topic import AlertTopic
 from stacks.components.guard_alarms import GuardAlarms
@@ -152,7 +153,7 @@ class GuardCore:
                 "PermissionGuard",
                 "PermissionRule",
                 "AMI Guard: image and snapshot permission changes",
-                cloudtrail_pattern(contract.PERMISSION_EVENTS),
+                cloudtrail_pattern(routes("permission").calls),
                 permission,
                 guard_bus,
             ),
@@ -160,7 +161,7 @@ class GuardCore:
                 "LaunchGuard",
                 "LaunchRule",
                 "AMI Guard: instance launches",
-                cloudtrail_pattern(contract.LAUNCH_EVENTS),
+                cloudtrail_pattern(routes("launch").calls),
                 launch,
                 guard_bus,
             ),
@@ -168,7 +169,7 @@ class GuardCore:
                 "ImageGuard",
                 "ImageRule",
                 "AMI Guard: new images",
-                cloudtrail_pattern(contract.IMAGE_EVENTS),
+                cloudtrail_pattern(routes("image").calls),
                 image,
                 guard_bus,
             ),

@@ -21,6 +21,7 @@ from ami_guard.config import ConfigError, Policy, parse_policy
 from ami_guard.engine import Lookups, evaluate
 from ami_guard.events import SkipEvent, iter_records, parse_call
 from ami_guard.findings import Severity
+from ami_guard.rules.catalog import routes
 
 EXIT_OK = 0
 EXIT_LOOKUP_FAILED = 1
@@ -157,7 +158,7 @@ def _evaluate_document(label: str, document: Any, policy: Policy, lookups: Looku
     for envelope in iter_records(document):
         tally.records += 1
         try:
-            call = parse_call(envelope)
+            call = parse_call(envelope, routes().sources)
         except SkipEvent as exc:
             if exc.quiet:
                 tally.skipped_quiet += 1

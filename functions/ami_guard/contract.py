@@ -6,10 +6,15 @@ Import-free on purpose: the stack imports it at synth time, the functions at col
 EVENT_SOURCE = "ec2.amazonaws.com"
 DETAIL_TYPE = "AWS API Call via CloudTrail"
 
-# EventBridge rule -> CloudTrail eventName values it forwards to its function.
-PERMISSION_EVENTS = ("ModifyImageAttribute", "ModifySnapshotAttribute", "DisableImageBlockPublicAccess")
-LAUNCH_EVENTS = ("RunInstances",)
-IMAGE_EVENTS = ("RegisterImage", "CopyImage", "CreateImage")
+# Guard function -> the rule domains it hosts (ami_guard.rules.<domain>, ami_guard.engine.<domain>). Which calls
+# each function receives follows from its domains' rules (ami_guard.rules.catalog.routes): a new rule is declared
+# once, in its domain module.
+GUARD_DOMAINS: dict[str, tuple[str, ...]] = {
+    "permission": ("permissions", "account_settings"),
+    "launch": ("launches",),
+    "image": ("images", "copies"),
+    "tamper": ("guard",),
+}
 
 # Lambda handler strings, relative to the functions/ asset root.
 PERMISSION_HANDLER = "ami_guard.handlers.permission_guard.lambda_handler"

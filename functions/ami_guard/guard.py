@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ami_guard.events.run_instances import Launch
     from ami_guard.instance_types import InstanceTypeInfo
     from ami_guard.organization import OrganizationScopes
+    from ami_guard.rules.catalog import Routes
 
 Handler = Callable[[Any, Any], dict[str, Any]]
 
@@ -53,7 +54,8 @@ class Dependencies(NamedTuple):
     lookups: Lookups
     actions: Actions | None
     publisher: Publisher
-    accepted_events: tuple[str, ...]
+    routes: Routes
+    """The calls this function's rules read, and the domains that read each (`catalog.routes(guard)`)."""
     watched: rules.Watched = rules.Watched()
     idempotency_store: Callable[[], Any] | None = None
     """Makes the Powertools persistence layer (and its DynamoDB client) when an event first needs it."""
@@ -62,12 +64,10 @@ class Dependencies(NamedTuple):
 
     @property
     def sources(self) -> tuple[str, ...]:
-        return (contract.EVENT_SOURCE, *self.watched.sources)
+        return (*self.routes.sources, *self.watched.sources)
 
 
-def build_dependencies(
-    settings: Settings, accepted_events: tuple[str, ...], *, clock: Callable[[], float] | None = None
-) -> Dependencies:
+def build_dependencies(settings: Settings, routes: Routes, *, clock: Callable[[], float] | None = None) -> Dependencies:
     """The composition root: AWS adapters over lazily made clients (nothing connects until it is needed).
 
     With an organization in the settings, EC2 is reached only through the member roles (`OrganizationScopes`);
@@ -105,7 +105,7 @@ def build_dependencies(
         lookups=lookups,
         actions=actions,
         publisher=SnsPublisher(clients, settings.topic_arn),
-        accepted_events=accepted_events,
+        routes=routes,
         watched=settings.watched,
         idempotency_store=idempotency_store,
         scope=scope,
@@ -116,17 +116,19 @@ class EntryPoint:
     """What a guard function's module holds: its logger and, built once per container on first use, its
     dependencies and its once-per-event runner. Calling it handles one event."""
 
-    def __init__(self, accepted_events: tuple[str, ...]) -> None:
-        self.accepted_events = accepted_events
+    def __init__(self, guard: str) -> None:
+        self.guard = guard
+        """Its name in contract.GUARD_DOMAINS: the rule domains it hosts."""
         self.logger = Logger(service=contract.POWERTOOLS_SERVICE_NAME)
         self._deps: Dependencies | None = None
         self._run: Handler | None = None
 
     def dependencies(self) -> Dependencies:
         if self._deps is None:
+            from ami_guard.rules.catalog import routes
             from ami_guard.settings import load_settings
 
-            self._deps = build_dependencies(load_settings(), self.accepted_events)
+            self._deps = build_dependencies(load_settings(), routes(self.guard))
         return self._deps
 
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
@@ -216,12 +218,13 @@ def _evaluate(
         logger.warning("Skipped event", extra={"reason": exc.reason, "event_shape": _shape(event)})
         return {"status": "skipped", "reason": exc.reason}
 
-    if call.event_source == contract.EVENT_SOURCE and call.event_name not in deps.accepted_events:
-        reason = f"{call.event_name} is not routed to this function (expects {', '.join(deps.accepted_events)})"
+    ruled = call.event_source in deps.routes.sources
+    if ruled and (call.event_source, call.event_name) not in deps.routes.calls:
+        reason = f"{call.event_name} is not routed to this function (expects {', '.join(deps.routes.names())})"
         logger.warning("Skipped event", extra={"reason": reason, "event_id": call.event_id})
         return {"status": "skipped", "reason": reason}
     scope = Scope(deps.policy, deps.lookups, deps.actions)
-    if call.event_source == contract.EVENT_SOURCE:
+    if ruled:
         # The organization's accounts are read when trust decides the event (a share with accounts), else only
         # once there is an alert to name the account in: a quiet launch costs no Organizations call.
         trust_decides = deps.scope is not None and deps.scope.trust_decides(call)
@@ -229,7 +232,7 @@ def _evaluate(
             scope = deps.scope(call, envelope.account, listing=trust_decides)
         if not effects:
             scope = scope._replace(lookups=_WithoutReads(scope.lookups), actions=None)
-        evaluation = evaluate(call, scope.policy, scope.lookups, scope.actions)
+        evaluation = evaluate(call, scope.policy, scope.lookups, scope.actions, deps.routes)
         if deps.scope is not None and effects and evaluation.findings and not trust_decides:
             named = deps.scope(call, envelope.account)
             scope = scope._replace(account_name=named.account_name, note=named.note)

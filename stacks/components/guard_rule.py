@@ -3,7 +3,7 @@ function."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
 from aws_cdk import Duration
@@ -14,21 +14,34 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ami_guard import contract
+from ami_guard.rules.spec import Call
 
 RETRY_ATTEMPTS = 4
 MAX_EVENT_AGE = Duration.hours(contract.RULE_MAX_EVENT_AGE_HOURS)
 
 
-def cloudtrail_pattern(event_names: Sequence[str]) -> events.EventPattern:
-    """EC2 API calls recorded by CloudTrail with one of `event_names`, and nothing else."""
+def cloudtrail_pattern(calls: Iterable[Call]) -> events.EventPattern:
+    """Exactly these CloudTrail calls ((eventSource, eventName) pairs: a guard function's `routes`), nothing else."""
+    sources, clauses = call_clauses(calls)
     return events.EventPattern(
-        source=["aws.ec2"],
+        source=sources,
         detail_type=[contract.DETAIL_TYPE],
-        detail={
-            "eventSource": [contract.EVENT_SOURCE],
-            "eventName": list(event_names),
-        },
+        detail=clauses[0] if len(clauses) == 1 else {"$or": clauses},
     )
+
+
+def call_clauses(calls: Iterable[Call]) -> tuple[list[str], list[dict[str, list[str]]]]:
+    """(the services' EventBridge sources, one `detail` clause per eventSource naming exactly its calls)."""
+    by_source: dict[str, list[str]] = {}
+    for source, name in sorted(set(calls)):
+        by_source.setdefault(source, []).append(name)
+    clauses = [{"eventSource": [source], "eventName": names} for source, names in by_source.items()]
+    return [service_source(source) for source in by_source], clauses
+
+
+def service_source(event_source: str) -> str:
+    """The EventBridge `source` of a service's CloudTrail events: ec2.amazonaws.com -> aws.ec2."""
+    return f"aws.{event_source.split('.', 1)[0]}"
 
 
 def tamper_pattern(

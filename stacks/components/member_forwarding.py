@@ -1,6 +1,6 @@
 """A member's two rules on its default bus, both delivering to the hub bus with one forwarder role.
 
-"AmiGuardMember-ForwardRule" forwards exactly the EC2 calls the hub's guards watch; "AmiGuardMember-WatchRule"
+"AmiGuardMember-ForwardRule" forwards exactly the calls the hub's guards' rules read; "AmiGuardMember-WatchRule"
 forwards the calls that change the member's own rules and roles. Each rule forwards the other's deletion (the forward
 rule also forwards the calls that change the watch rule): a rule's own deletion cannot be forwarded by that rule.
 IAM records its calls in us-east-1 only, so the role changes arrive through the member in us-east-1 (a region the
@@ -19,8 +19,11 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ami_guard import contract
+from ami_guard.rules.catalog import routes
+from stacks.components.guard_rule import call_clauses, service_source
 
-WATCHED_EC2_EVENTS = (*contract.PERMISSION_EVENTS, *contract.LAUNCH_EVENTS, *contract.IMAGE_EVENTS)
+WATCHED_CALLS = tuple(routes().calls)
+"""Every call a rule of the hub's guards reads ((eventSource, eventName) pairs)."""
 
 
 def _rule_changes(rule_names: Sequence[str]) -> list[dict[str, Any]]:
@@ -34,12 +37,13 @@ def forward_pattern() -> events.EventPattern:
     its own deletion)."""
     _, watch_rule = contract.member_rule_names()
     rule_calls = list(contract.EVENTS_TAMPER_EVENTS)
+    sources, clauses = call_clauses(WATCHED_CALLS)
     return events.EventPattern(
-        source=["aws.ec2", "aws.events"],
+        source=[*sources, service_source(contract.EVENTS_SOURCE)],
         detail_type=[contract.DETAIL_TYPE],
         detail={
             "$or": [
-                {"eventSource": [contract.EVENT_SOURCE], "eventName": list(WATCHED_EC2_EVENTS)},
+                *clauses,
                 *(
                     {"eventSource": [contract.EVENTS_SOURCE], "eventName": rule_calls, **clause}
                     for clause in _rule_changes([watch_rule])

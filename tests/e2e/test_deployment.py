@@ -18,10 +18,15 @@ from tests.e2e.harness import Played
 pytestmark = pytest.mark.e2e
 
 REGIONS = (HOME, OTHER)
+# The watched calls, written out, and the function each one must reach.
 ROUTES = [
-    *((name, contract.PERMISSION_HANDLER) for name in contract.PERMISSION_EVENTS),
-    *((name, contract.LAUNCH_HANDLER) for name in contract.LAUNCH_EVENTS),
-    *((name, contract.IMAGE_HANDLER) for name in contract.IMAGE_EVENTS),
+    ("ModifyImageAttribute", contract.PERMISSION_HANDLER),
+    ("ModifySnapshotAttribute", contract.PERMISSION_HANDLER),
+    ("DisableImageBlockPublicAccess", contract.PERMISSION_HANDLER),
+    ("RunInstances", contract.LAUNCH_HANDLER),
+    ("RegisterImage", contract.IMAGE_HANDLER),
+    ("CopyImage", contract.IMAGE_HANDLER),
+    ("CreateImage", contract.IMAGE_HANDLER),
 ]
 EC2_HANDLERS = (contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.IMAGE_HANDLER)
 

@@ -17,6 +17,7 @@ from moto.ec2 import ec2_backends
 
 from ami_guard.config import Policy
 from ami_guard.guard import Dependencies, build_dependencies
+from ami_guard.rules.catalog import routes
 from ami_guard.settings import Settings
 from demo.emulator_server import copies_name_their_source
 from tests import records as r
@@ -36,9 +37,10 @@ class Account:
             self._ec2[region] = boto3.client("ec2", region_name=region)
         return self._ec2[region]
 
-    def deps(self, policy: Policy, accepted: tuple[str, ...]) -> Dependencies:
+    def deps(self, policy: Policy, guard: str) -> Dependencies:
+        """The dependencies of the guard function `guard` (a name in contract.GUARD_DOMAINS)."""
         settings = Settings(topic_arn=self.topic_arn, region=r.REGION, policy=policy, idempotency_table=TABLE)
-        return build_dependencies(settings, accepted)
+        return build_dependencies(settings, routes(guard))
 
     def make_image(
         self,

@@ -18,7 +18,7 @@ from bench import scenarios
 REPO = Path(__file__).resolve().parents[2]
 
 # What every function loads: its handler, the guard layer, the record as an ApiCall, the engine's core, alerts,
-# settings and what it watches for tampering.
+# settings, what it watches for tampering, and the registry that routes its calls.
 COMMON = {
     "ami_guard",
     "ami_guard.alerts",
@@ -33,6 +33,8 @@ COMMON = {
     "ami_guard.guard",
     "ami_guard.handlers",
     "ami_guard.rules",
+    "ami_guard.rules.catalog",
+    "ami_guard.rules.spec",
     "ami_guard.settings",
     "ami_guard.watched",
 }
@@ -51,6 +53,8 @@ EXPECTED = {
         "ami_guard.events.principals",
         "ami_guard.rules.common",
         "ami_guard.rules.permissions",
+        # its calls: the rules of both its domains (the account-settings rules are decided from the record alone)
+        "ami_guard.rules.account_settings",
     },
     "launch": COMMON
     | {
@@ -68,6 +72,7 @@ EXPECTED = {
         "ami_guard.events.images",
         "ami_guard.rules.common",
         "ami_guard.rules.images",
+        "ami_guard.rules.copies",  # its calls: the rules of both its domains
     },
     "tamper": COMMON
     | {

@@ -11,7 +11,6 @@ import uuid
 import pytest
 from aws_lambda_powertools import Logger
 
-from ami_guard import contract
 from ami_guard.config import parse_policy
 from ami_guard.guard import process
 from tests import records as r
@@ -28,7 +27,7 @@ def logger() -> Logger:
 def test_remediation_in_a_crafted_region_fails_as_an_action_and_the_alert_goes_out(
     account: Account, region: str
 ) -> None:
-    deps = account.deps(parse_policy({"remediate": True}), contract.PERMISSION_EVENTS)
+    deps = account.deps(parse_policy({"remediate": True}), "permission")
     record = r.modify_image_attribute("ami-0123456789abcdef0", [{"group": "all"}], region=region)
     summary = process(r.envelope(record), deps, logger())
     assert summary["published"] == ["ami-public"]
@@ -41,7 +40,7 @@ def test_remediation_in_a_crafted_region_fails_as_an_action_and_the_alert_goes_o
 
 @pytest.mark.parametrize("region", CRAFTED)
 def test_a_lookup_in_a_crafted_region_is_undecided_not_a_failed_invocation(account: Account, region: str) -> None:
-    deps = account.deps(parse_policy({}), contract.LAUNCH_EVENTS)
+    deps = account.deps(parse_policy({}), "launch")
     record = r.run_instances("ami-0123456789abcdef0", "m5.large", virtualization_type=None, region=region)
     stream = io.StringIO()
     summary = process(r.envelope(record), deps, Logger(service=f"ami-guard-test-{uuid.uuid4()}", stream=stream))

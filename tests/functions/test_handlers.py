@@ -40,7 +40,7 @@ def test_public_ami_is_remediated_and_the_alert_says_what_was_removed(account: A
     policy = parse_policy({"trustedAccounts": [TRUSTED], "remediate": True})
     event = permission_event(image, [{"group": "all"}, {"userId": TRUSTED}, {"userId": OUTSIDER}])
     # When the permission guard handles the event
-    summary = process(event, account.deps(policy, contract.PERMISSION_EVENTS), logger)
+    summary = process(event, account.deps(policy, "permission"), logger)
     # Then only the offending principals are gone
     now = account.ec2().describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"]
     assert now == [{"UserId": TRUSTED}]
@@ -66,7 +66,7 @@ def test_public_ami_is_remediated_and_the_alert_says_what_was_removed(account: A
 
 def test_email_body_is_plain_readable_text(account: Account) -> None:
     image = account.make_image()
-    process(permission_event(image, [{"group": "all"}]), account.deps(Policy(), contract.PERMISSION_EVENTS), logger)
+    process(permission_event(image, [{"group": "all"}]), account.deps(Policy(), "permission"), logger)
     sent = sns_backends[r.ACCOUNT][r.REGION].topics[account.topic_arn].sent_notifications
     (_, message, subject, _, _) = sent[0]
     email = json.loads(message)["email"]
@@ -81,7 +81,7 @@ def test_email_body_is_plain_readable_text(account: Account) -> None:
 def test_filter_policy_on_rule_id_reaches_only_matching_subscribers(account: Account) -> None:
     critical_only = account.subscribe_queue("pager", {"severity": ["CRITICAL"]})
     image = account.make_image()
-    deps = account.deps(Policy(), contract.PERMISSION_EVENTS)
+    deps = account.deps(Policy(), "permission")
     process(permission_event(image, [{"userId": OUTSIDER}]), deps, logger)
     process(permission_event(image, [{"group": "all"}]), deps, logger)
     assert [n["MessageAttributes"]["rule_id"]["Value"] for n in account.received(critical_only)] == ["ami-public"]
@@ -89,7 +89,7 @@ def test_filter_policy_on_rule_id_reaches_only_matching_subscribers(account: Acc
 
 
 def test_min_severity_holds_back_lower_findings(account: Account) -> None:
-    deps = account.deps(parse_policy({"minSeverity": "HIGH"}), contract.LAUNCH_EVENTS)
+    deps = account.deps(parse_policy({"minSeverity": "HIGH"}), "launch")
     summary = process(r.envelope(r.run_instances("ami-1", "m3.medium")), deps, logger)
     assert summary["findings"] == ["launch-previous-generation"] and summary["published"] == []
     assert account.received() == []
@@ -104,7 +104,7 @@ def test_copy_gets_source_tags_across_regions_onto_image_and_snapshots(account: 
         "SnapshotId"
     ]
     event = r.envelope(r.copy_image(copy, source, tags={"Name": "mine"}))
-    deps = account.deps(parse_policy({"requiredTags": ["Owner"]}), contract.IMAGE_EVENTS)
+    deps = account.deps(parse_policy({"requiredTags": ["Owner"]}), "image")
     # When the image guard handles the CopyImage event
     summary = process(event, deps, logger)
     # Then the copy and its snapshot carry the source's user tags and provenance; Name is not overwritten
@@ -153,7 +153,7 @@ def test_a_source_with_49_or_50_tags_is_copied_without_losing_its_alert(
     copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
     snapshot = _snapshot_of(account, copy)
     # When the image guard handles the CopyImage event
-    summary = process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), contract.IMAGE_EVENTS), logger)
+    summary = process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), "image"), logger)
     # Then the alert goes out, the copy and its snapshot carry all 50 tags they can, and the alert names the rest
     assert summary["published"] == ["copy-tags-missing"]
     provenance = {"ami-guard:source-image-id": source, "ami-guard:source-region": r.OTHER_REGION}
@@ -174,7 +174,7 @@ def test_a_forged_copy_event_tags_nothing(account: Account) -> None:
         "ImageId"
     ]
     before = {image: account.tags(image) for image in (victim, real_copy)}
-    deps = account.deps(Policy(), contract.IMAGE_EVENTS)
+    deps = account.deps(Policy(), "image")
     # When someone invokes the guard with CopyImage events that claim they are copies of `source`
     for image in (victim, real_copy):
         process(r.envelope(r.copy_image(image, source)), deps, logger)
@@ -193,7 +193,7 @@ def test_a_snapshots_existing_tag_survives(account: Account) -> None:
     copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
     snapshot = _snapshot_of(account, copy)
     account.ec2().create_tags(Resources=[snapshot], Tags=[{"Key": "Owner", "Value": "storage-team"}])
-    process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), contract.IMAGE_EVENTS), logger)
+    process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), "image"), logger)
     provenance = {"ami-guard:source-image-id": source, "ami-guard:source-region": r.OTHER_REGION}
     assert account.tags(snapshot) == {"Owner": "storage-team", "CostCenter": "42", **provenance}
     assert account.tags(copy) == {"Owner": "platform", "CostCenter": "42", **provenance}
@@ -212,7 +212,7 @@ def test_tag_limit_exceeded_from_ec2_is_a_failed_action_in_a_published_alert(acc
     boto3.DEFAULT_SESSION.events.register("before-call.ec2.CreateTags", race)
     try:
         # When the guard handles the CopyImage event, EC2 refuses its CreateTags with TagLimitExceeded
-        summary = process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), contract.IMAGE_EVENTS), logger)
+        summary = process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), "image"), logger)
     finally:
         boto3.setup_default_session()
     # Then the alert is published all the same, and says the tag restore failed and why
@@ -234,7 +234,7 @@ def test_an_undecided_check_is_logged_as_a_structured_warning_and_counted(
     event = r.envelope(r.record("ModifyImageAttribute", None, {"_return": True}))
     summary = process(
         event,
-        account.deps(Policy(), contract.PERMISSION_EVENTS),
+        account.deps(Policy(), "permission"),
         Logger(service=f"ami-guard-test-{uuid.uuid4()}", stream=stream),
     )
     assert summary["findings"] == []
@@ -254,7 +254,7 @@ def test_copy_permissions_not_copied_is_found_by_lookup(account: Account) -> Non
     copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
     summary = process(
         r.envelope(r.copy_image(copy, source, copy_image_tags=True)),
-        account.deps(Policy(), contract.IMAGE_EVENTS),
+        account.deps(Policy(), "image"),
         logger,
     )
     assert summary["findings"] == ["copy-permissions-not-copied"]
@@ -264,7 +264,7 @@ def test_copy_of_a_vanished_source_still_alerts_and_says_why(account: Account) -
     source = account.make_image(r.OTHER_REGION)
     copy = account.ec2().copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")["ImageId"]
     account.ec2(r.OTHER_REGION).deregister_image(ImageId=source)
-    summary = process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), contract.IMAGE_EVENTS), logger)
+    summary = process(r.envelope(r.copy_image(copy, source)), account.deps(Policy(), "image"), logger)
     assert summary["findings"] == ["copy-tags-missing"]
     body = json.loads(account.received()[0]["Message"])
     assert body["action"]["status"] == "not possible"
@@ -273,13 +273,16 @@ def test_copy_of_a_vanished_source_still_alerts_and_says_why(account: Account) -
 def test_launch_guard_looks_up_the_virtualization_type(account: Account) -> None:
     image = account.make_image(virtualization_type="paravirtual")
     event = r.envelope(r.run_instances(image, "m1.small", virtualization_type=None))
-    summary = process(event, account.deps(Policy(), contract.LAUNCH_EVENTS), logger)
+    summary = process(event, account.deps(Policy(), "launch"), logger)
     assert summary["findings"] == ["launch-paravirtual", "launch-previous-generation"]
 
 
 def test_function_skips_events_routed_to_another_guard(account: Account) -> None:
-    summary = process(r.envelope(r.run_instances("ami-1", "m1.small")), account.deps(Policy(), ("CopyImage",)), logger)
-    assert summary["status"] == "skipped" and "not routed" in summary["reason"]
+    summary = process(r.envelope(r.run_instances("ami-1", "m1.small")), account.deps(Policy(), "image"), logger)
+    assert summary == {
+        "status": "skipped",
+        "reason": "RunInstances is not routed to this function (expects CopyImage, CreateImage, RegisterImage)",
+    }
 
 
 # --- through the real entry points --------------------------------------------------------------------

@@ -135,14 +135,14 @@ for remediate in (False, True):
             ("tamper", "member rule deleted", remediate, copy_tags): (LIST | HUB_IDEMPOTENT | PUBLISH, set()),
         }
 
-PATHS: dict[tuple[str, str], tuple[tuple[str, ...], Path]] = {
-    ("permission", "public image"): (contract.PERMISSION_EVENTS, public_image),
-    ("permission", "share with a sibling"): (contract.PERMISSION_EVENTS, sibling_share),
-    ("permission", "share outside"): (contract.PERMISSION_EVENTS, outside_share),
-    ("launch", "paravirtual launch"): (contract.LAUNCH_EVENTS, paravirtual_launch),
-    ("launch", "quiet launch"): (contract.LAUNCH_EVENTS, quiet_launch),
-    ("image", "copy without tags"): (contract.IMAGE_EVENTS, copy_without_tags),
-    ("tamper", "member rule deleted"): ((), member_rule_deleted),
+PATHS: dict[tuple[str, str], tuple[str, Path]] = {
+    ("permission", "public image"): ("permission", public_image),
+    ("permission", "share with a sibling"): ("permission", sibling_share),
+    ("permission", "share outside"): ("permission", outside_share),
+    ("launch", "paravirtual launch"): ("launch", paravirtual_launch),
+    ("launch", "quiet launch"): ("launch", quiet_launch),
+    ("image", "copy without tags"): ("image", copy_without_tags),
+    ("tamper", "member rule deleted"): ("tamper", member_rule_deleted),
 }
 
 
@@ -153,10 +153,10 @@ def test_each_call_is_made_in_the_account_the_design_names(
     key: tuple[str, str, bool, bool],
 ) -> None:
     function, path, remediate, copy_tags = key
-    accepted, make_event = PATHS[(function, path)]
+    guard, make_event = PATHS[(function, path)]
     member_calls = record_member_calls(monkeypatch)
     watched = Watched(rules=frozenset(contract.member_rule_names()), home_account=org.hub)
-    deps = org.deps(accepted, remediate=remediate, copy_tags=copy_tags, watched=watched)
+    deps = org.deps(guard, remediate=remediate, copy_tags=copy_tags, watched=watched)
     event = make_event(org)
     org.hub_calls.calls.clear()
     once_per_event(deps, logger)(event, FakeContext())

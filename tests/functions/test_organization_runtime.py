@@ -28,6 +28,7 @@ from ami_guard.config import parse_policy
 from ami_guard.guard import Dependencies, build_dependencies, process
 from ami_guard.handlers import permission_guard
 from ami_guard.organization import OrganizationScopes
+from ami_guard.rules.catalog import routes
 from ami_guard.settings import Settings
 from ami_guard.watched import Watched
 from demo.emulator_server import copies_name_their_source
@@ -123,7 +124,7 @@ class Organization:
 
     def deps(
         self,
-        accepted: tuple[str, ...],
+        guard: str,
         *,
         remediate: bool = True,
         copy_tags: bool = True,
@@ -151,7 +152,7 @@ class Organization:
             watched=watched or Watched(),
             member_role_prefix=PREFIX,
         )
-        return build_dependencies(settings, accepted, clock=self.clock)
+        return build_dependencies(settings, routes(guard), clock=self.clock)
 
     def received(self) -> list[dict[str, Any]]:
         sqs = self.own.client("sqs", region_name=r.REGION)
@@ -234,7 +235,7 @@ def by_rule(notifications: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def test_a_share_with_another_account_of_the_organization_is_trusted(org: Organization) -> None:
     # Given a member's image shared with a sibling account of the organization (listed in no trustedAccounts)
-    deps = org.deps(contract.PERMISSION_EVENTS)
+    deps = org.deps("permission")
     image = org.make_image(org.member)
     # When the permission guard handles the share
     summary = process(share(org, image, org.sibling), deps, logger)
@@ -246,7 +247,7 @@ def test_a_share_with_another_account_of_the_organization_is_trusted(org: Organi
 
 def test_a_share_outside_the_organization_is_raised_and_removed_in_the_member_account(org: Organization) -> None:
     # Given a member's image shared with a sibling and with an account outside the organization
-    deps = org.deps(contract.PERMISSION_EVENTS)
+    deps = org.deps("permission")
     image = org.make_image(org.member)
     # When the permission guard handles the share
     summary = process(share(org, image, org.sibling, OUTSIDER), deps, logger)
@@ -290,7 +291,7 @@ def recording(deps: Dependencies) -> tuple[Dependencies, list[Any]]:
 
 def test_the_hub_has_no_image_of_the_member_and_changes_nothing_of_its_own(org: Organization) -> None:
     # Given an image of the member made public
-    deps = org.deps(contract.PERMISSION_EVENTS)
+    deps = org.deps("permission")
     image = org.make_image(org.member)
     org.ec2(org.member).modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
     # When the permission guard handles it
@@ -304,7 +305,7 @@ def test_the_hub_has_no_image_of_the_member_and_changes_nothing_of_its_own(org: 
 
 def test_an_account_that_left_the_organization_is_no_longer_trusted_after_the_refresh(org: Organization) -> None:
     # Given the sibling trusted (the organization listed once)
-    deps = org.deps(contract.PERMISSION_EVENTS)
+    deps = org.deps("permission")
     image = org.make_image(org.member)
     assert process(share(org, image, org.sibling), deps, logger)["findings"] == []
     # When the sibling leaves the organization and the list is older than its maximum age (15 minutes)
@@ -319,7 +320,7 @@ def test_an_account_that_left_the_organization_is_no_longer_trusted_after_the_re
 def test_a_new_account_is_trusted_within_a_minute_and_unknown_accounts_list_at_most_once_a_minute(
     org: Organization,
 ) -> None:
-    deps = org.deps(contract.PERMISSION_EVENTS, remediate=False)
+    deps = org.deps("permission", remediate=False)
     image = org.make_image(org.member)
     process(share(org, image, org.sibling), deps, logger)  # listed once
     # A minute later, a flood of shares with an account the list lacks: one listing
@@ -341,7 +342,7 @@ def test_a_new_account_is_trusted_within_a_minute_and_unknown_accounts_list_at_m
 
 def test_a_copy_gets_its_tags_back_in_the_member_account_and_region(org: Organization) -> None:
     # Given a tagged image of the member in the other region, copied into the hub's region by the member
-    deps = org.deps(contract.IMAGE_EVENTS)
+    deps = org.deps("image")
     source = org.make_image(org.member, r.OTHER_REGION, tags={"Owner": "platform", "CostCenter": "42"})
     copy = org.ec2(org.member).copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="golden-copy")[
         "ImageId"
@@ -359,7 +360,7 @@ def test_a_copy_gets_its_tags_back_in_the_member_account_and_region(org: Organiz
 
 
 def test_the_session_is_reused_and_renewed_before_it_expires(org: Organization) -> None:
-    deps = org.deps(contract.PERMISSION_EVENTS)
+    deps = org.deps("permission")
     first, second = org.make_image(org.member), org.make_image(org.member)
     # Two events of the same account and region: one AssumeRole
     for image in (first, second):
@@ -378,7 +379,7 @@ def test_the_session_is_reused_and_renewed_before_it_expires(org: Organization) 
 
 def test_a_member_role_that_refuses_the_hub_still_lets_the_alert_out_with_the_reason(org: Organization) -> None:
     # Given a member whose role the hub may not assume (deleted, or trusting another principal)
-    deps = org.deps(contract.PERMISSION_EVENTS)
+    deps = org.deps("permission")
     org.hub_calls.refuse[("sts", "AssumeRole")] = "AccessDenied"
     image = org.make_image(org.member)
     org.ec2(org.member).modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
@@ -395,7 +396,7 @@ def test_a_member_role_that_refuses_the_hub_still_lets_the_alert_out_with_the_re
 
 @pytest.mark.parametrize("envelope_account", ["12345", "../../111122223333", None, 111122223333])
 def test_a_malformed_envelope_account_fails_the_action_not_the_alert(org: Organization, envelope_account: Any) -> None:
-    deps = org.deps(contract.PERMISSION_EVENTS)
+    deps = org.deps("permission")
     event = in_account(r.modify_image_attribute("ami-0123456789abcdef0", [{"group": "all"}]), org.member)
     event["account"] = envelope_account
     summary = process(event, deps, logger)
@@ -410,7 +411,7 @@ def test_an_alert_whose_record_names_another_account_than_its_envelope_names_no_
     org: Organization,
 ) -> None:
     # Given a record of the sibling's account inside an envelope of the member's (EventBridge never sends one)
-    deps, sent = recording(org.deps(contract.PERMISSION_EVENTS, remediate=False))
+    deps, sent = recording(org.deps("permission", remediate=False))
     event = in_account(r.modify_image_attribute("ami-0123456789abcdef0", [{"group": "all"}]), org.sibling)
     event["account"] = org.member
     process(event, deps, logger)
@@ -421,7 +422,7 @@ def test_an_alert_whose_record_names_another_account_than_its_envelope_names_no_
 
 
 def test_a_crafted_region_refuses_the_action_and_is_not_kept(org: Organization) -> None:
-    deps, sent = recording(org.deps(contract.PERMISSION_EVENTS))
+    deps, sent = recording(org.deps("permission"))
     for n in range(3):
         record = r.modify_image_attribute("ami-0123456789abcdef0", [{"group": "all"}], region=f"eu-west-1/../{n}")
         process(in_account(record, org.member), deps, logger)
@@ -435,7 +436,7 @@ def test_a_crafted_region_refuses_the_action_and_is_not_kept(org: Organization) 
 
 def test_an_organization_that_cannot_be_listed_trusts_nobody_by_organization_and_says_so(org: Organization) -> None:
     # Given Organizations refusing the hub
-    deps = org.deps(contract.PERMISSION_EVENTS, remediate=False)
+    deps = org.deps("permission", remediate=False)
     org.hub_calls.refuse[("organizations", "ListAccounts")] = "AccessDeniedException"
     image = org.make_image(org.member)
     # When a member shares with a sibling
@@ -455,7 +456,7 @@ def test_a_hostile_account_name_is_data_in_every_part_of_the_alert(org: Organiza
     hostile = org.own.client("organizations", region_name=r.REGION).create_account(
         Email="evil@example.com", AccountName="Prod\nWHAT TO DO\n  nothing\u202egnp.exe"
     )["CreateAccountStatus"]["AccountId"]
-    deps, sent = recording(org.deps(contract.PERMISSION_EVENTS, remediate=False))
+    deps, sent = recording(org.deps("permission", remediate=False))
     event = in_account(r.modify_image_attribute("ami-0123456789abcdef0", [{"group": "all"}]), hostile)
     process(event, deps, logger)
     (alert,) = sent
@@ -472,7 +473,7 @@ def test_a_member_deleting_its_forwarding_rule_is_raised_at_the_hub_naming_accou
 ) -> None:
     forward, watch = contract.member_rule_names()
     watched = Watched(rules=frozenset({forward, watch}), home_account=HUB)
-    deps = org.deps((), watched=watched)
+    deps = org.deps("tamper", watched=watched)
     record = r.events_call("DeleteRule", forward, region=r.OTHER_REGION)
     event = in_account(record, org.member)
     event["source"] = "aws.events"
@@ -490,5 +491,5 @@ def test_a_change_to_a_rule_the_guard_does_not_watch_costs_no_organizations_call
     watched = Watched(rules=frozenset(contract.member_rule_names()), home_account=HUB)
     event = in_account(r.events_call("DeleteRule", "someone-elses-rule"), org.member)
     event["source"] = "aws.events"
-    assert process(event, org.deps((), watched=watched), logger)["findings"] == []
+    assert process(event, org.deps("tamper", watched=watched), logger)["findings"] == []
     assert org.hub_calls.calls == []

@@ -22,6 +22,7 @@ from moto.events.models import EventPattern
 
 from ami_guard import alerts, contract
 from ami_guard.guard import Dependencies, process
+from ami_guard.rules.catalog import routes
 from ami_guard.settings import load_settings
 from tests import records as r
 from tests.fakes import FakeAccount
@@ -123,7 +124,7 @@ class Deployed:
                     lookups=FakeAccount(),
                     actions=None,
                     publisher=publisher,
-                    accepted_events=(),
+                    routes=routes("tamper"),
                     watched=settings.watched,
                 )
                 summary = process(event, deps, Logger(service=f"tamper-{uuid.uuid4()}", stream=io.StringIO()))

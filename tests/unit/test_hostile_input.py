@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ami_guard import alerts, cli, contract
+from ami_guard import alerts, cli
 from ami_guard.config import parse_policy
 from ami_guard.engine import evaluate
 from ami_guard.events import Envelope, SkipEvent, iter_records, parse_call
@@ -24,6 +24,7 @@ from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.guard import Dependencies, process
 from ami_guard.offline import OfflineLookups
 from ami_guard.rules import Watched
+from ami_guard.rules.catalog import routes
 from tests import records as r
 from tests.corpus import AVAILABLE, SKIP_REASON, sample_files
 from tests.fakes import FakeAccount
@@ -175,7 +176,7 @@ def handler_returns_and_logs_skips_once(document: Any) -> None:
         lookups=FakeAccount(),
         actions=FakeAccount(),
         publisher=_Publisher(),
-        accepted_events=contract.PERMISSION_EVENTS + contract.LAUNCH_EVENTS + contract.IMAGE_EVENTS,
+        routes=routes(),
         watched=Watched(functions=frozenset({"AmiGuard-LaunchGuard"}), rules=frozenset({"AmiGuard-LaunchRule"})),
     )
     summary = process(event, deps, fresh_logger(stream))

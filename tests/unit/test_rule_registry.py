@@ -58,4 +58,5 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith(domains))))
         "ami_guard.events.principals",
         "ami_guard.rules.common",
         "ami_guard.rules.permissions",
+        "ami_guard.rules.spec",
     ]

@@ -2,12 +2,14 @@
 
 Facts that the record does not carry come from a Lookups object and side effects go through an Actions
 object, both injected: the Lambdas pass AWS adapters, the CLI passes offline or read-only ones. Nothing
-here imports boto3. Each domain's evaluation lives in its own module (permissions, account_settings, launches,
-images, copies), imported on the first event that needs it.
+here imports boto3. The calls each domain reads and the rules decided from the record alone are declared in
+ami_guard.rules (the registry); the evaluation a domain needs beyond that lives in its own module here (permissions,
+launches, images, copies), imported on the first event that needs it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from ami_guard.events.run_instances import Launch
     from ami_guard.findings import Finding
     from ami_guard.instance_types import InstanceTypeInfo
+    from ami_guard.rules.catalog import Routes
 
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 
@@ -118,29 +121,42 @@ class Evaluation:
             self.cannot_tell(rule_id, reason, cause="record")
 
 
-def evaluate(call: ApiCall, policy: Policy, lookups: Lookups, actions: Actions | None = None) -> Evaluation:
-    """Every finding one API call raises, with the actions taken (when `actions` is given)."""
+def evaluate(
+    call: ApiCall, policy: Policy, lookups: Lookups, actions: Actions | None = None, routes: Routes | None = None
+) -> Evaluation:
+    """Every finding one API call raises, with the actions taken (when `actions` is given).
+
+    `routes`: the domains that read each call (a guard function's own; None: every domain, as the CLI)."""
     result = Evaluation(call)
     if call.dry_run:
         return result
-    domain = DOMAINS.get(call.event_name)
-    if domain is not None:
-        evaluators: dict[str, Evaluator] = importlib.import_module(f"{__name__}.{domain}").BY_EVENT
-        evaluators[call.event_name](result, policy, lookups, actions)
+    from ami_guard.rules import catalog
+
+    for domain in (routes or catalog.routes()).calls.get((call.event_source, call.event_name), ()):
+        evaluator = _evaluators(domain).get(call.event_name)
+        if evaluator is not None:
+            evaluator(result, policy, lookups, actions)
+        for rule in catalog.domain_rules(domain):
+            if rule.check is not None and (call.event_source, call.event_name) in rule.reads:
+                result.add(rule.check(call, policy))
     return result
 
 
 Evaluator = Callable[[Evaluation, "Policy", Lookups, "Actions | None"], None]
-"""Adds to the evaluation what one event raises: each domain module's BY_EVENT maps its events to one."""
+"""Adds to the evaluation what one event raises, for the rules of a domain that need more than the record (a
+lookup, an action, a parse several rules share): each domain's engine module maps its events to one in BY_EVENT.
+A domain whose rules are all decided from the record by their `check` has no engine module."""
 
-DOMAINS = {
-    "ModifyImageAttribute": "permissions",
-    "ModifySnapshotAttribute": "permissions",
-    "DisableImageBlockPublicAccess": "account_settings",
-    "RunInstances": "launches",
-    "RegisterImage": "images",
-    "CreateImage": "images",
-    "CopyImage": "copies",
-}
-"""Event name -> the module of this package that evaluates it, imported when its first event arrives: a function
-loads the rules of its own domain only."""
+
+@functools.cache
+def _evaluators(domain: str) -> Mapping[str, Evaluator]:
+    """The domain's engine module's BY_EVENT, imported with the domain's first event; {} if it has none."""
+    name = f"{__name__}.{domain}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return {}
+    evaluators: Mapping[str, Evaluator] = module.BY_EVENT
+    return evaluators

@@ -1,6 +1,6 @@
-"""Launch guard.
+"""Launch guard: the rules of the launches domain (ami_guard.rules.launches).
 
-Trigger: EventBridge rule on CloudTrail RunInstances.
+Trigger: the EventBridge rule on the CloudTrail calls those rules read (ami_guard.rules.catalog.routes("launch")).
 Output: one SNS alert per finding at or above minSeverity.
 """
 
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ami_guard import contract
 from ami_guard.guard import EntryPoint
 
 if TYPE_CHECKING:  # a type only: the module costs an import at every cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-_guard = EntryPoint(contract.LAUNCH_EVENTS)
+_guard = EntryPoint("launch")
 logger = _guard.logger
 
 

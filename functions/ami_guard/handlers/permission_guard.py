@@ -1,7 +1,8 @@
-"""Permission guard.
+"""Permission guard: the rules of the permissions and account-settings domains (ami_guard.rules.permissions,
+ami_guard.rules.account_settings).
 
-Trigger: EventBridge rule on CloudTrail ModifyImageAttribute, ModifySnapshotAttribute and
-DisableImageBlockPublicAccess; also Lambda/EventBridge calls that change the tamper guard.
+Trigger: the EventBridge rule on the CloudTrail calls those rules read (ami_guard.rules.catalog.routes("permission"));
+also the calls that change the tamper guard itself.
 Output: one SNS alert per finding at or above minSeverity.
 """
 
@@ -9,13 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ami_guard import contract
 from ami_guard.guard import EntryPoint
 
 if TYPE_CHECKING:  # a type only: the module costs an import at every cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-_guard = EntryPoint(contract.PERMISSION_EVENTS)
+_guard = EntryPoint("permission")
 logger = _guard.logger
 
 

@@ -13,7 +13,7 @@ from ami_guard.guard import EntryPoint
 if TYPE_CHECKING:  # a type only: the module costs an import at every cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-_guard = EntryPoint(())
+_guard = EntryPoint("tamper")
 logger = _guard.logger
 
 

@@ -2,7 +2,8 @@
 Finding or None, with its id and severity beside it. No boto3, no environment, no logging here. Rule ids are a
 public interface (SNS filter policies).
 
-A guard function imports only its domain's module (ami_guard.rules.permissions...); this package re-exports every
+Each rule is declared once, in its domain module's RULES (ami_guard.rules.spec.Rule; the registry is
+ami_guard.rules.catalog). A guard function imports only its domains' modules; this package re-exports every
 name on first use, for the CLI and the tests, without importing every domain at a cold start.
 """
 
@@ -144,9 +145,6 @@ if TYPE_CHECKING:  # what __getattr__ below provides, for the type checker
 
     RULE_SEVERITY: dict[str, Severity]
 
-DOMAINS = ("permissions", "account_settings", "launches", "images", "copies", "guard")
-"""The rule modules, each with its rule ids and their SEVERITY."""
-
 _WHERE = {
     **dict.fromkeys(("BLOCK_PUBLIC_ACCESS_DISABLED", "block_public_access_disabled"), "account_settings"),
     **dict.fromkeys(("HVM", "PARAVIRTUAL"), "common"),
@@ -214,9 +212,10 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     if name == "RULE_SEVERITY":
-        value: Any = {}
-        for domain in DOMAINS:
-            value.update(importlib.import_module(f"{__name__}.{domain}").SEVERITY)
+        from ami_guard.rules.catalog import all_rules
+        from ami_guard.rules.spec import severities
+
+        value: Any = severities(all_rules())
     elif name == "Watched":
         from ami_guard.watched import Watched as value
     elif name in _WHERE:

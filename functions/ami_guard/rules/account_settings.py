@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import who as _who
+from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
     from ami_guard.events.calls import ApiCall
@@ -15,11 +15,9 @@ if TYPE_CHECKING:
 
 BLOCK_PUBLIC_ACCESS_DISABLED = "ami-block-public-access-disabled"
 
-SEVERITY: dict[str, Severity] = {
-    BLOCK_PUBLIC_ACCESS_DISABLED: Severity.HIGH,
-}
 
-_finding = functools.partial(common.finding, SEVERITY)
+def _finding(rule_id: str, **fields: Any) -> Finding:
+    return common.finding(SEVERITY, rule_id, **fields)
 
 
 def block_public_access_disabled(call: ApiCall) -> Finding | None:
@@ -38,3 +36,15 @@ def block_public_access_disabled(call: ApiCall) -> Finding | None:
         recommendation=f"Turn it back on: aws ec2 enable-image-block-public-access --region {call.region} "
         "--image-block-public-access-state block-new-sharing",
     )
+
+
+RULES = (
+    Rule(
+        BLOCK_PUBLIC_ACCESS_DISABLED,
+        Severity.HIGH,
+        ec2("DisableImageBlockPublicAccess"),
+        "a successful DisableImageBlockPublicAccess",
+        check=lambda call, policy: block_public_access_disabled(call),
+    ),
+)
+SEVERITY = severities(RULES)

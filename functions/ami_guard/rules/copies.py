@@ -3,15 +3,15 @@ launch permissions it lacks; the tag restore rests on what EC2 says about the co
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ami_guard.findings import Finding, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import image as _image
 from ami_guard.rules.common import who as _who
+from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
     from ami_guard.events.calls import ApiCall
@@ -22,12 +22,9 @@ if TYPE_CHECKING:
 COPY_TAGS_MISSING = "copy-tags-missing"
 COPY_PERMISSIONS_NOT_COPIED = "copy-permissions-not-copied"
 
-SEVERITY: dict[str, Severity] = {
-    COPY_TAGS_MISSING: Severity.MEDIUM,
-    COPY_PERMISSIONS_NOT_COPIED: Severity.LOW,
-}
 
-_finding = functools.partial(common.finding, SEVERITY)
+def _finding(rule_id: str, **fields: Any) -> Finding:
+    return common.finding(SEVERITY, rule_id, **fields)
 
 
 PROVENANCE_SOURCE_IMAGE = "ami-guard:source-image-id"
@@ -144,3 +141,24 @@ def copy_permissions_not_copied(
         evidence={"missingLaunchPermissions": missing.as_dict(), "sourceImageId": image.source_image_id},
         recommendation="Grant the same launch permissions on the copy if its consumers need it (never 'all').",
     )
+
+
+RULES = (
+    Rule(
+        COPY_TAGS_MISSING,
+        Severity.MEDIUM,
+        ec2("CopyImage"),
+        "a successful CopyImage without `copyImageTags` whose source had user tags",
+        "with `copyTags`: puts the source's user tags (never `aws:` ones) and `ami-guard:source-image-id` / "
+        "`ami-guard:source-region` on the copy and its snapshots, only when EC2 says the image is the account's "
+        "copy of that source; never overwriting a tag the copy or a snapshot has (each checked on its own), never "
+        "past EC2's 50 tags (the alert names what did not fit)",
+    ),
+    Rule(
+        COPY_PERMISSIONS_NOT_COPIED,
+        Severity.LOW,
+        ec2("CopyImage"),
+        "a successful CopyImage whose source had launch permissions the copy lacks",
+    ),
+)
+SEVERITY = severities(RULES)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ami_guard import contract
 from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import who as _who
+from ami_guard.rules.spec import Rule, severities
 
 if TYPE_CHECKING:
     from ami_guard.events.calls import ApiCall
@@ -18,11 +18,10 @@ if TYPE_CHECKING:
 
 GUARD_TAMPERED = "guard-tampered"
 
-SEVERITY: dict[str, Severity] = {
-    GUARD_TAMPERED: Severity.CRITICAL,
-}
 
-_finding = functools.partial(common.finding, SEVERITY)
+def _finding(rule_id: str, **fields: Any) -> Finding:
+    return common.finding(SEVERITY, rule_id, **fields)
+
 
 # service -> (what the guard calls the thing, the Resource kind in the alert)
 _TAMPER_KINDS = {
@@ -81,3 +80,18 @@ def guard_tampered(call: ApiCall, change: GuardChange, watched: Watched) -> Find
         evidence={"action": change.action, "eventName": call.event_name, "request": dict(call.request)},
         recommendation=_MEMBER_RECOMMENDATION if member else _RECOMMENDATION,
     )
+
+
+RULES = (
+    Rule(
+        GUARD_TAMPERED,
+        Severity.CRITICAL,
+        (),
+        "a successful call changes, disables, deletes or retargets one of the guard's own functions, rules, topics, "
+        "topic keys, roles, failed-events queues or its idempotency table, or stops, deletes or changes any CloudTrail "
+        "trail of the account (also during a `cdk deploy` of the guard: the alert names who)",
+        "reports, from a function other than the one changed; for the alert topic, its key and the table also a "
+        "notice straight to the health topic",
+    ),
+)
+SEVERITY = severities(RULES)

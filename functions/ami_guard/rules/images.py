@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ami_guard.findings import Finding, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import PARAVIRTUAL
 from ami_guard.rules.common import image as _image
 from ami_guard.rules.common import who as _who
+from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
     from ami_guard.config import Policy
@@ -22,13 +22,9 @@ IMAGE_PARAVIRTUAL = "image-paravirtual"
 IMAGE_INSTANCE_STORE = "image-instance-store"
 IMAGE_MISSING_REQUIRED_TAGS = "image-missing-required-tags"
 
-SEVERITY: dict[str, Severity] = {
-    IMAGE_PARAVIRTUAL: Severity.MEDIUM,
-    IMAGE_INSTANCE_STORE: Severity.LOW,
-    IMAGE_MISSING_REQUIRED_TAGS: Severity.MEDIUM,
-}
 
-_finding = functools.partial(common.finding, SEVERITY)
+def _finding(rule_id: str, **fields: Any) -> Finding:
+    return common.finding(SEVERITY, rule_id, **fields)
 
 
 def image_paravirtual(call: ApiCall, image: NewImage) -> Finding | None:
@@ -85,3 +81,28 @@ def missing_required_tags(call: ApiCall, image: NewImage, tags: Mapping[str, str
         evidence={"missingTags": missing, "presentTags": sorted(tags)},
         recommendation=f"Tag it: aws ec2 create-tags --resources {image.image_id} --tags Key={missing[0]},Value=...",
     )
+
+
+RULES = (
+    Rule(
+        IMAGE_PARAVIRTUAL,
+        Severity.MEDIUM,
+        ec2("RegisterImage"),
+        "a successful RegisterImage registers a paravirtual AMI, including when `virtualizationType` was omitted (the "
+        "API default)",
+    ),
+    Rule(
+        IMAGE_INSTANCE_STORE,
+        Severity.LOW,
+        ec2("RegisterImage"),
+        "a successful RegisterImage registers an instance-store-backed AMI (S3 manifest, no EBS root)",
+    ),
+    Rule(
+        IMAGE_MISSING_REQUIRED_TAGS,
+        Severity.MEDIUM,
+        ec2("CreateImage", "RegisterImage", "CopyImage"),
+        "a successful CreateImage, RegisterImage or CopyImage leaves the AMI without a tag in `requiredTags` (checked "
+        "after the guard's own tag copy)",
+    ),
+)
+SEVERITY = severities(RULES)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import HVM, PARAVIRTUAL
 from ami_guard.rules.common import image as _image
 from ami_guard.rules.common import who as _who
+from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
     from ami_guard.events.calls import ApiCall
@@ -22,13 +22,10 @@ LAUNCH_VIRTUALIZATION_MISMATCH = "launch-virtualization-mismatch"
 LAUNCH_PARAVIRTUAL = "launch-paravirtual"
 LAUNCH_PREVIOUS_GENERATION = "launch-previous-generation"
 
-SEVERITY: dict[str, Severity] = {
-    LAUNCH_VIRTUALIZATION_MISMATCH: Severity.MEDIUM,
-    LAUNCH_PARAVIRTUAL: Severity.MEDIUM,
-    LAUNCH_PREVIOUS_GENERATION: Severity.LOW,
-}
 
-_finding = functools.partial(common.finding, SEVERITY)
+def _finding(rule_id: str, **fields: Any) -> Finding:
+    return common.finding(SEVERITY, rule_id, **fields)
+
 
 # Patterns, compiled on first use by re's cache: only a failed launch is read for them.
 _REQUIRED_VIRTUALIZATION = (
@@ -133,3 +130,25 @@ def launch_previous_generation(call: ApiCall, launch: Launch, type_info: Instanc
         evidence={"instanceType": launch.instance_type, "currentGeneration": False, "typeSource": type_info.source},
         recommendation="Use a current-generation instance type (with an HVM AMI).",
     )
+
+
+RULES = (
+    Rule(
+        LAUNCH_VIRTUALIZATION_MISMATCH,
+        Severity.MEDIUM,
+        ec2("RunInstances"),
+        "a RunInstances failed because the instance type does not support the AMI's virtualization type (read from "
+        "EC2's error message, else by lookup)",
+        "explains the failure",
+    ),
+    Rule(
+        LAUNCH_PARAVIRTUAL, Severity.MEDIUM, ec2("RunInstances"), "a successful RunInstances launches a paravirtual AMI"
+    ),
+    Rule(
+        LAUNCH_PREVIOUS_GENERATION,
+        Severity.LOW,
+        ec2("RunInstances"),
+        "a successful RunInstances uses a previous-generation instance type",
+    ),
+)
+SEVERITY = severities(RULES)

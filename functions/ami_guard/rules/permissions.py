@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ami_guard.events.principals import Principals
 from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import image as _image
 from ami_guard.rules.common import who as _who
+from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
     from ami_guard.config import Policy
@@ -23,15 +23,9 @@ AMI_SHARE_DENIED = "ami-share-denied"
 SNAPSHOT_PUBLIC = "snapshot-public"
 SNAPSHOT_SHARED_UNTRUSTED = "snapshot-shared-untrusted"
 
-SEVERITY: dict[str, Severity] = {
-    AMI_PUBLIC: Severity.CRITICAL,
-    AMI_SHARED_UNTRUSTED: Severity.HIGH,
-    AMI_SHARE_DENIED: Severity.LOW,
-    SNAPSHOT_PUBLIC: Severity.CRITICAL,
-    SNAPSHOT_SHARED_UNTRUSTED: Severity.HIGH,
-}
 
-_finding = functools.partial(common.finding, SEVERITY)
+def _finding(rule_id: str, **fields: Any) -> Finding:
+    return common.finding(SEVERITY, rule_id, **fields)
 
 
 def untrusted_principals(added: Principals, policy: Policy, owner: str | None) -> Principals:
@@ -144,3 +138,41 @@ def snapshot_shared_untrusted(call: ApiCall, change: PermissionChange, policy: P
 
 def _snapshot(call: ApiCall, snapshot_id: str | None) -> tuple[Resource, ...]:
     return (Resource("snapshot", snapshot_id, call.region, call.account),) if snapshot_id else ()
+
+
+RULES = (
+    Rule(
+        AMI_PUBLIC,
+        Severity.CRITICAL,
+        ec2("ModifyImageAttribute"),
+        'a successful ModifyImageAttribute adds launch permission `{"group": "all"}`',
+        "with `remediate`: removes `all`, re-reads the permissions, reports both",
+    ),
+    Rule(
+        AMI_SHARED_UNTRUSTED,
+        Severity.HIGH,
+        ec2("ModifyImageAttribute"),
+        "a successful ModifyImageAttribute adds a `userId`, `organizationArn` or `organizationalUnitArn` that is not "
+        "trusted",
+        "with `remediate`: removes exactly those principals, never trusted ones",
+    ),
+    Rule(
+        AMI_SHARE_DENIED,
+        Severity.LOW,
+        ec2("ModifyImageAttribute"),
+        "a ModifyImageAttribute that tried to add `all` or an untrusted principal failed: someone tried",
+    ),
+    Rule(
+        SNAPSHOT_PUBLIC,
+        Severity.CRITICAL,
+        ec2("ModifySnapshotAttribute"),
+        "a successful ModifySnapshotAttribute adds create-volume permission for `all`",
+    ),
+    Rule(
+        SNAPSHOT_SHARED_UNTRUSTED,
+        Severity.HIGH,
+        ec2("ModifySnapshotAttribute"),
+        "a successful ModifySnapshotAttribute adds an untrusted `userId`",
+    ),
+)
+SEVERITY = severities(RULES)
