@@ -22,6 +22,7 @@ class FakeAccount:
     tagged: list[tuple[tuple[str, ...], dict[str, str]]] = field(default_factory=list)
     refuse_actions: str | None = None
     snapshot_reads: int = 0
+    owner_reads: int = 0
 
     # Lookups
     def image(self, image_id: str, region: str) -> ImageFacts:
@@ -48,6 +49,11 @@ class FakeAccount:
         if key not in self.templates:
             raise LookupUnavailable(f"launch template {key} not found")
         return self.templates[key]
+
+    def image_owner(self, image_id: str, region: str) -> tuple[str | None, str | None]:
+        self.owner_reads += 1
+        image = self.image(image_id, region)
+        return image.owner_id, image.owner_alias
 
     # Actions
     def remove_launch_permissions(self, image_id: str, region: str, principals: Principals) -> Principals:

@@ -82,7 +82,7 @@ def envelope_of(detail: Any) -> dict[str, Any]:
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.ec2",
+        "source": "aws." + str(rec.get("eventSource", "ec2.amazonaws.com")).split(".", 1)[0],
         "account": rec.get("recipientAccountId", ACCOUNT),
         "time": rec.get("eventTime"),
         "region": rec.get("awsRegion", REGION),
@@ -113,6 +113,76 @@ def disable_block_public_access(**kw: Any) -> dict[str, Any]:
         {"DisableImageBlockPublicAccessResponse": {"imageBlockPublicAccessState": "unblocked"}},
         **kw,
     )
+
+
+# --- the account's guardrails (newer EC2 APIs record their parameters wrapped in "<EventName>Request"; `flat`
+# records them at the top, as some producers do) ---
+
+
+def _newer(
+    event_name: str, params: dict[str, Any] | str, response: dict[str, Any] | None, flat: bool, **kw: Any
+) -> dict[str, Any]:
+    request: dict[str, Any] = dict(params) if flat and isinstance(params, dict) else {f"{event_name}Request": params}
+    wrapped = {f"{event_name}Response": response} if response is not None else None
+    return record(event_name, request, wrapped, **kw)
+
+
+def disable_snapshot_block_public_access(**kw: Any) -> dict[str, Any]:
+    return _newer("DisableSnapshotBlockPublicAccess", "", {"state": "unblocked"}, False, **kw)
+
+
+def enable_snapshot_block_public_access(state: str | None, *, flat: bool = False, **kw: Any) -> dict[str, Any]:
+    params = {"State": state} if state is not None else {}
+    return _newer("EnableSnapshotBlockPublicAccess", params, {"state": state} if state else None, flat, **kw)
+
+
+def disable_allowed_images(**kw: Any) -> dict[str, Any]:
+    return _newer("DisableAllowedImagesSettings", "", {"allowedImagesSettingsState": "disabled"}, False, **kw)
+
+
+def enable_allowed_images(state: str | None, *, flat: bool = False, **kw: Any) -> dict[str, Any]:
+    params = {"AllowedImagesSettingsState": state} if state is not None else {}
+    return _newer("EnableAllowedImagesSettings", params, {"allowedImagesSettingsState": state}, flat, **kw)
+
+
+def replace_image_criteria(providers: list[str], *, flat: bool = False, **kw: Any) -> dict[str, Any]:
+    params = {"ImageCriterion": [{"ImageProvider": providers}]}
+    return _newer("ReplaceImageCriteriaInAllowedImagesSettings", params, {"_return": True}, flat, **kw)
+
+
+def disable_deregistration_protection(image_id: str, *, flat: bool = False, **kw: Any) -> dict[str, Any]:
+    response = {"_return": "disabled"}
+    return _newer("DisableImageDeregistrationProtection", {"ImageId": image_id}, response, flat, **kw)
+
+
+def unlock_snapshot(snapshot_id: str, *, flat: bool = False, **kw: Any) -> dict[str, Any]:
+    return _newer("UnlockSnapshot", {"SnapshotId": snapshot_id}, {"snapshotId": snapshot_id}, flat, **kw)
+
+
+def create_store_image_task(image_id: str, bucket: str, *, flat: bool = False, **kw: Any) -> dict[str, Any]:
+    response = {"objectKey": f"{image_id}.bin"}
+    return _newer("CreateStoreImageTask", {"ImageId": image_id, "Bucket": bucket}, response, flat, **kw)
+
+
+def export_image(image_id: str, bucket: str, *, flat: bool = False, **kw: Any) -> dict[str, Any]:
+    params = {
+        "ImageId": image_id,
+        "DiskImageFormat": "VMDK",
+        "S3ExportLocation": {"S3Bucket": bucket, "S3Prefix": "exports/"},
+    }
+    return _newer("ExportImage", params, {"exportImageTaskId": "export-ami-0123456789abcdef0"}, flat, **kw)
+
+
+def recycle_bin_call(event_name: str, identifier: str, resource_type: str | None = None, **kw: Any) -> dict[str, Any]:
+    """A Recycle Bin call as CloudTrail records it (lowerCamelCase, as in the EBS user guide's examples)."""
+    request: dict[str, Any] = {"identifier": identifier}
+    if resource_type is not None:
+        request["resourceType"] = resource_type
+    if event_name == "UpdateRule":
+        request["retentionPeriod"] = {"retentionPeriodValue": 1, "retentionPeriodUnit": "DAYS"}
+    rec = record(event_name, request, None, **kw)
+    rec["eventSource"] = "rbin.amazonaws.com"
+    return rec
 
 
 def register_image(

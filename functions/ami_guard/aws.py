@@ -170,6 +170,8 @@ class Ec2Lookups:
     def __init__(self, clients: ClientFactory, instance_types: InstanceTypeCatalog) -> None:
         self._clients = clients
         self._instance_types = instance_types
+        self._owners: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+        """(image, region) -> (owner, alias), for the container's life: an AMI's owner never changes."""
 
     def image(self, image_id: str, region: str) -> ImageFacts:
         _check_region(region)
@@ -182,6 +184,7 @@ class Ec2Lookups:
         if not images:
             raise LookupUnavailable(f"AMI {image_id} not found in {region} (deregistered, or not visible to us)")
         image = images[0]
+        self._owners[(image_id, region)] = (image.get("OwnerId"), image.get("ImageOwnerAlias"))
         return ImageFacts(
             image_id=image_id,
             region=region,
@@ -193,9 +196,16 @@ class Ec2Lookups:
                 if m.get("Ebs", {}).get("SnapshotId")
             ),
             owner_id=image.get("OwnerId"),
+            owner_alias=image.get("ImageOwnerAlias"),
             source_image_id=image.get("SourceImageId"),
             source_region=image.get("SourceImageRegion"),
         )
+
+    def image_owner(self, image_id: str, region: str) -> tuple[str | None, str | None]:
+        """The AMI's owner and alias, read once per image per container (any earlier `image` read counts)."""
+        if (image_id, region) not in self._owners:
+            self.image(image_id, region)
+        return self._owners[(image_id, region)]
 
     def snapshots(self, snapshot_ids: tuple[str, ...], region: str) -> tuple[SnapshotFacts, ...]:
         """DescribeSnapshots by id, one call for all (only on the tag-restore path, before CreateTags)."""

@@ -37,6 +37,7 @@ KNOWN_KEYS = (
     "operationsTopicArn",
     "organization",
     "trustOwnOrganization",
+    "trustedImageOwners",
 )
 ORGANIZATION_KEYS = ("organizationId", "hubAccount", "hubRegion", "regions", "organizationalUnits")
 
@@ -69,6 +70,17 @@ class Policy(NamedTuple):
     organization: Organization | None = None
     trust_own_organization: bool = False
     """A share with any account of the own organization, the organization or one of its OUs is trusted."""
+    trusted_image_owners: frozenset[str] = frozenset()
+    """Whose AMIs may be launched and copied besides the account's and the trusted accounts': account ids and the
+    aliases `amazon`, `aws-marketplace`. Empty: launch-untrusted-image and copy-untrusted-image are off."""
+
+    def is_trusted_image_owner(self, owner_id: str | None, alias: str | None, account: str | None) -> bool:
+        """An AMI owned by the account, a trusted account, or an owner (or alias) in trustedImageOwners."""
+        if owner_id is not None and (
+            self.is_trusted_account(owner_id, account) or owner_id in self.trusted_image_owners
+        ):
+            return True
+        return alias is not None and alias in self.trusted_image_owners
 
     def is_trusted_account(self, account_id: str, owner_account: str | None) -> bool:
         return account_id == owner_account or account_id in self.trusted_accounts
@@ -120,6 +132,7 @@ def parse_policy(block: Any) -> Policy:
         operations_topic_arn=_topic_arn(block.get("operationsTopicArn")),
         organization=organization,
         trust_own_organization=trust_own,
+        trusted_image_owners=frozenset(_strings(block, "trustedImageOwners", _check_image_owner)),
     )
 
 
@@ -187,6 +200,11 @@ def to_environment(policy: Policy) -> dict[str, str]:
         contract.ENV_COPY_TAGS: "true" if policy.copy_tags else "false",
         contract.ENV_REQUIRED_TAGS: json.dumps(list(policy.required_tags)),
         **(
+            {contract.ENV_TRUSTED_IMAGE_OWNERS: ",".join(sorted(policy.trusted_image_owners))}
+            if policy.trusted_image_owners
+            else {}
+        ),
+        **(
             {
                 contract.ENV_ORGANIZATION: json.dumps(organization_block(policy.organization)),
                 contract.ENV_TRUST_OWN_ORGANIZATION: "true" if policy.trust_own_organization else "false",
@@ -235,6 +253,7 @@ def from_environment(env: Mapping[str, str]) -> Policy:
             "remediate": env.get(contract.ENV_REMEDIATE, "false"),
             "copyTags": env.get(contract.ENV_COPY_TAGS, "true"),
             "requiredTags": required_tags,
+            "trustedImageOwners": split(contract.ENV_TRUSTED_IMAGE_OWNERS),
             **organization,
         }
     )
@@ -261,6 +280,15 @@ def _strings(block: Mapping[str, Any], key: str, check: Any, *, label: str | Non
 
 def _check_account(value: str) -> str | None:
     return None if re.fullmatch(_ACCOUNT, value) else "is not a 12-digit AWS account id"
+
+
+IMAGE_OWNER_ALIASES = ("amazon", "aws-marketplace")
+
+
+def _check_image_owner(value: str) -> str | None:
+    if re.fullmatch(_ACCOUNT, value) or value in IMAGE_OWNER_ALIASES:
+        return None
+    return f"is not a 12-digit AWS account id or one of the aliases {', '.join(IMAGE_OWNER_ALIASES)}"
 
 
 def _check_organization(value: str) -> str | None:

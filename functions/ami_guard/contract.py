@@ -29,6 +29,8 @@ ENV_MIN_SEVERITY = "AMI_GUARD_MIN_SEVERITY"
 ENV_REMEDIATE = "AMI_GUARD_REMEDIATE"
 ENV_COPY_TAGS = "AMI_GUARD_COPY_TAGS"
 ENV_REQUIRED_TAGS = "AMI_GUARD_REQUIRED_TAGS"
+# Set only when amiGuard.trustedImageOwners is not empty (launch-untrusted-image, copy-untrusted-image).
+ENV_TRUSTED_IMAGE_OWNERS = "AMI_GUARD_TRUSTED_IMAGE_OWNERS"
 # Organization mode only (absent in a standalone deployment): the organization block as JSON, and whether the
 # organization's own accounts, OUs and the organization itself are trusted.
 ENV_ORGANIZATION = "AMI_GUARD_ORGANIZATION"

@@ -49,6 +49,7 @@ _ID_FORMAT = {
     "sqs-queue": r"[A-Za-z0-9_-]{1,80}(?:\.fifo)?",
     "dynamodb-table": r"[A-Za-z0-9_.-]{3,255}",
     "cloudtrail-trail": r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}",
+    "recycle-bin-rule": r"[0-9A-Za-z]{11}",
 }
 
 
@@ -91,6 +92,7 @@ _OTHER_CONSOLE = {
     "sqs-queue": "sqs/v3/home?region={region}#/queues",
     "dynamodb-table": "dynamodbv2/home?region={region}#table?name={id}",
     "cloudtrail-trail": "cloudtrailv2/home?region={region}#/trails",
+    "recycle-bin-rule": "rbin/home?region={region}#/rules",
 }
 # The guard's own infrastructure, by kind: how its ARN is built from the resource's id (a topic's id is its ARN).
 _OTHER_ARN = {
@@ -100,12 +102,13 @@ _OTHER_ARN = {
     "sqs-queue": "arn:{partition}:sqs:{region}:{account}:{id}",
     "dynamodb-table": "arn:{partition}:dynamodb:{region}:{account}:table/{id}",
     "cloudtrail-trail": "arn:{partition}:cloudtrail:{region}:{account}:trail/{id}",
+    "recycle-bin-rule": "arn:{partition}:rbin:{region}:{account}:rule/{id}",
 }
 
 
 class Resource(NamedTuple):
     """An AWS resource a finding is about: `kind` is image, snapshot, instance, account-setting, lambda-function,
-    events-rule, sns-topic, kms-key, iam-role, sqs-queue, dynamodb-table or cloudtrail-trail.
+    events-rule, sns-topic, kms-key, iam-role, sqs-queue, dynamodb-table, cloudtrail-trail or recycle-bin-rule.
 
     `id`, `region` and `account` come from a CloudTrail record and are data: `arn` and `console_url` are built
     only when the region is an AWS region name and the id has its kind's format (ami-/snap-/i- with 8 or 17 hex

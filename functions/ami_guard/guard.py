@@ -311,6 +311,9 @@ class _WithoutReads:
     def launch_template(self, launch: Launch, region: str) -> tuple[str | None, str | None]:
         raise _ReadNeeded
 
+    def image_owner(self, image_id: str, region: str) -> tuple[str | None, str | None]:
+        raise _ReadNeeded
+
 
 def _count(name: str, dimensions: dict[str, str]) -> None:
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=contract.METRICS_NAMESPACE) as metric:

@@ -25,3 +25,6 @@ class OfflineLookups:
 
     def launch_template(self, launch: Launch, region: str) -> tuple[str | None, str | None]:
         raise NotLookedUp(OFFLINE)
+
+    def image_owner(self, image_id: str, region: str) -> tuple[str | None, str | None]:
+        raise NotLookedUp(OFFLINE)

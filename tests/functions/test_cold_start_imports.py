@@ -55,6 +55,7 @@ EXPECTED = {
         "ami_guard.rules.permissions",
         # its calls: the rules of both its domains (the account-settings rules are decided from the record alone)
         "ami_guard.rules.account_settings",
+        "ami_guard.events.settings",
     },
     "launch": COMMON
     | {

@@ -22,7 +22,6 @@ from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
 from moto.events.models import EventPattern
 
 import app as cdk_app
-from ami_guard import contract
 from ami_guard.rules import catalog
 from tests import records as r
 from tests.infra.conftest import (

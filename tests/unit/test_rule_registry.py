@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ami_guard import rules
+from ami_guard.rules import catalog
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,6 +34,17 @@ def test_every_rule_keeps_its_id_and_severity() -> None:
         "copy-permissions-not-copied": "LOW",
         "image-missing-required-tags": "MEDIUM",
         "guard-tampered": "CRITICAL",
+        "snapshot-block-public-access-disabled": "HIGH",
+        "snapshot-block-public-access-weakened": "MEDIUM",
+        "allowed-images-disabled": "HIGH",
+        "allowed-images-audit-only": "MEDIUM",
+        "allowed-images-criteria-changed": "MEDIUM",
+        "deregistration-protection-disabled": "LOW",
+        "snapshot-unlocked": "HIGH",
+        "recycle-bin-rule-weakened": "HIGH",
+        "image-exported": "MEDIUM",
+        "launch-untrusted-image": "MEDIUM",
+        "copy-untrusted-image": "MEDIUM",
     }
 
 
@@ -60,3 +74,71 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith(domains))))
         "ami_guard.rules.permissions",
         "ami_guard.rules.spec",
     ]
+
+
+# Which function receives which call, written out: what the EventBridge patterns and the member forwarding follow.
+EC2 = "ec2.amazonaws.com"
+ROUTES = {
+    "permission": {
+        (EC2, "ModifyImageAttribute"),
+        (EC2, "ModifySnapshotAttribute"),
+        (EC2, "DisableImageBlockPublicAccess"),
+        (EC2, "DisableSnapshotBlockPublicAccess"),
+        (EC2, "EnableSnapshotBlockPublicAccess"),
+        (EC2, "DisableAllowedImagesSettings"),
+        (EC2, "EnableAllowedImagesSettings"),
+        (EC2, "ReplaceImageCriteriaInAllowedImagesSettings"),
+        (EC2, "DisableImageDeregistrationProtection"),
+        (EC2, "UnlockSnapshot"),
+        (EC2, "CreateStoreImageTask"),
+        (EC2, "ExportImage"),
+        ("rbin.amazonaws.com", "DeleteRule"),
+        ("rbin.amazonaws.com", "UpdateRule"),
+        ("rbin.amazonaws.com", "UnlockRule"),
+    },
+    "launch": {(EC2, "RunInstances")},
+    "image": {(EC2, "RegisterImage"), (EC2, "CreateImage"), (EC2, "CopyImage")},
+    "tamper": set(),
+}
+
+
+@pytest.mark.parametrize("guard", sorted(ROUTES))
+def test_each_function_receives_the_calls_its_rules_read(guard: str) -> None:
+    assert set(catalog.routes(guard).calls) == ROUTES[guard]
+
+
+def test_no_call_reaches_two_functions() -> None:
+    seen = [call for guard in ROUTES for call in catalog.routes(guard).calls]
+    assert len(seen) == len(set(seen))
+
+
+def test_the_rule_table_in_the_docs_is_the_registrys() -> None:
+    # docs/rules.md's table is generated: `python -m ami_guard.rules.catalog` prints it
+    text = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    start = text.index("| rule_id |")
+    table = text[start : text.index("\n\n", start) + 1]
+    assert table == catalog.markdown_table(), "regenerate it: python -m ami_guard.rules.catalog"
+
+
+def _expected_ids(module: object) -> set[str]:
+    """The rule ids a test module's parametrized tables expect to be raised (argument `expected`)."""
+    found: set[str] = set()
+    for value in vars(module).values():
+        for mark in getattr(value, "pytestmark", []):
+            if mark.name != "parametrize":
+                continue
+            names = [n.strip() for n in mark.args[0].split(",")] if isinstance(mark.args[0], str) else mark.args[0]
+            if "expected" not in names:
+                continue
+            index = names.index("expected")
+            for row in mark.args[1]:
+                values = row.values if hasattr(row, "values") else row
+                found.update(values[index])
+    return found
+
+
+def test_every_rule_has_rows_in_the_rule_tables() -> None:
+    from tests.unit import test_rules, test_rules_guardrails
+
+    tabled = _expected_ids(test_rules) | _expected_ids(test_rules_guardrails)
+    assert {rule.id for rule in catalog.all_rules()} - tabled == set()

@@ -247,6 +247,27 @@ def _copy_account(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "source_tags", "source_shared", "copy_image_tags", "expected"),
+    [
+        ("tags and permissions lost", {"Team": "a"}, True, None, ["copy-permissions-not-copied", "copy-tags-missing"]),
+        ("tags lost", {"Team": "a"}, False, None, ["copy-tags-missing"]),
+        ("only aws: tags on the source", {"aws:backup:source": "x"}, False, None, []),
+        ("permissions lost, tags copied by EC2", {"Team": "a"}, True, True, ["copy-permissions-not-copied"]),
+        ("nothing to lose", {}, False, None, []),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_copy_rules(
+    name: str, source_tags: dict[str, str], source_shared: bool, copy_image_tags: bool | None, expected: list[str]
+) -> None:
+    account = _copy_account(source_tags)
+    if not source_shared:
+        account.permissions.clear()
+    rec = r.copy_image("ami-copy", "ami-src", copy_image_tags=copy_image_tags)
+    assert rule_ids(rec, Policy(copy_tags=False), account) == expected
+
+
 def _copy_action(evaluation: Evaluation) -> dict[str, Any]:
     assert sorted(f.rule_id for f in evaluation.findings) == ["copy-permissions-not-copied", "copy-tags-missing"]
     finding = next(f for f in evaluation.findings if f.rule_id == "copy-tags-missing")
@@ -621,6 +642,34 @@ _SOURCES = (
     "dynamodb.amazonaws.com",
     "cloudtrail.amazonaws.com",
 )
+
+
+@pytest.mark.parametrize(
+    ("name", "rec", "expected"),
+    [
+        (
+            "alert topic deleted",
+            r.service_call("sns.amazonaws.com", "DeleteTopic", {"topicArn": _TOPIC}),
+            ["guard-tampered"],
+        ),
+        (
+            "another topic deleted",
+            r.service_call("sns.amazonaws.com", "DeleteTopic", {"topicArn": _TOPIC.replace("X1", "Other")}),
+            [],
+        ),
+        (
+            "a trail stopped",
+            r.service_call("cloudtrail.amazonaws.com", "StopLogging", {"name": "main"}),
+            ["guard-tampered"],
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_guard_rule(name: str, rec: dict[str, Any], expected: list[str]) -> None:
+    call = parse_call(Envelope(rec), _SOURCES)
+    change = guard_change(call)
+    found = guard_tampered(call, change, _WATCHED) if change is not None else None
+    assert ([found.rule_id] if found is not None else []) == expected
 
 
 def tampered(rec: dict[str, Any], watched: Watched = _WATCHED) -> Any:

@@ -46,6 +46,8 @@ class ImageFacts(NamedTuple):
     tags: Mapping[str, str] = _NO_TAGS
     snapshot_ids: tuple[str, ...] = ()
     owner_id: str | None = None
+    owner_alias: str | None = None
+    """DescribeImages' ImageOwnerAlias: "amazon", "aws-marketplace" (None for an account's own AMIs)."""
     source_image_id: str | None = None
     """What EC2 says the image is a copy of (DescribeImages' SourceImageId / SourceImageRegion); None: not a copy."""
     source_region: str | None = None
@@ -70,6 +72,10 @@ class Lookups(Protocol):
 
     def launch_template(self, launch: Launch, region: str) -> tuple[str | None, str | None]:
         """(image id, instance type) of the launch template version a launch used."""
+        ...
+
+    def image_owner(self, image_id: str, region: str) -> tuple[str | None, str | None]:
+        """(owner account id, owner alias) of an AMI. An AMI's owner never changes: adapters cache it."""
         ...
 
 

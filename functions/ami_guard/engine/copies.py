@@ -33,15 +33,16 @@ def _copy_image(result: Evaluation, policy: Policy, lookups: Lookups, actions: A
         return
     # copyImageTags: EC2 copied the tags, so only the permissions are left to check
     copy_rules = (rules.COPY_PERMISSIONS_NOT_COPIED,) if image.copy_image_tags else _COPY_RULES
+    untrusted = (rules.COPY_UNTRUSTED_IMAGE,) if policy.trusted_image_owners else ()
     if not image.image_id:
         required = (IMAGE_MISSING_REQUIRED_TAGS,) if policy.required_tags else ()
-        result.record_lacks(copy_rules + required, "the record names no new AMI (responseElements.imageId)")
+        result.record_lacks(copy_rules + required + untrusted, "the record names no new AMI (responseElements.imageId)")
         return
     source_tags: Mapping[str, str] | None = None
     source_unread: LookupUnavailable | None = None
     applied: Mapping[str, str] = {}
     if not (image.source_image_id and image.source_region):
-        result.record_lacks(copy_rules, "the record names no source AMI")
+        result.record_lacks(copy_rules + untrusted, "the record names no source AMI")
         _required_tags(result, image, policy, lookups, event_tags=None if image.copy_image_tags else image.tags)
         return
     if not image.copy_image_tags:
@@ -76,6 +77,21 @@ def _copy_image(result: Evaluation, policy: Policy, lookups: Lookups, actions: A
     restorable = policy.copy_tags and isinstance(source_unread, NotLookedUp)
     event_tags = None if image.copy_image_tags or restorable else {**image.tags, **applied}
     _required_tags(result, image, policy, lookups, event_tags=event_tags)
+    _untrusted_source(result, image, policy, lookups)
+
+
+def _untrusted_source(result: Evaluation, image: NewImage, policy: Policy, lookups: Lookups) -> None:
+    """copy-untrusted-image, when trustedImageOwners is set: the source's owner from EC2 (the tags' read of the
+    source, when there was one, already knows it)."""
+    if not policy.trusted_image_owners:
+        return
+    assert image.source_image_id is not None and image.source_region is not None
+    try:
+        owner_id, alias = lookups.image_owner(image.source_image_id, image.source_region)
+    except LookupUnavailable as exc:
+        result.cannot_tell(rules.COPY_UNTRUSTED_IMAGE, f"owner of source {image.source_image_id} not looked up: {exc}")
+        return
+    result.add(rules.copy_untrusted_image(result.call, image, owner_id, alias, policy))
 
 
 _COPY_RULES = (rules.COPY_TAGS_MISSING, rules.COPY_PERMISSIONS_NOT_COPIED)

@@ -42,6 +42,23 @@ def _run_instances(result: Evaluation, policy: Policy, lookups: Lookups, actions
         if type_info is None and not quiet:
             result.cannot_tell(rules.LAUNCH_PREVIOUS_GENERATION, _type_unknown(launch), cause=_type_cause(launch))
         result.add(rules.launch_previous_generation(call, launch, type_info))
+        _untrusted_image(result, launch, policy, lookups, quiet=quiet)
+
+
+def _untrusted_image(result: Evaluation, launch: Launch, policy: Policy, lookups: Lookups, *, quiet: bool) -> None:
+    """launch-untrusted-image, when trustedImageOwners is set: the AMI's owner from EC2, once per image."""
+    if not policy.trusted_image_owners:
+        return
+    if not launch.image_id:
+        if not quiet:
+            result.cannot_tell(rules.LAUNCH_UNTRUSTED_IMAGE, "the record names no AMI", cause="record")
+        return
+    try:
+        owner_id, alias = lookups.image_owner(launch.image_id, result.call.region)
+    except LookupUnavailable as exc:
+        result.cannot_tell(rules.LAUNCH_UNTRUSTED_IMAGE, f"owner of {launch.image_id} not looked up: {exc}")
+        return
+    result.add(rules.launch_untrusted_image(result.call, launch, owner_id, alias, policy))
 
 
 def _type_unknown(launch: Launch) -> str:

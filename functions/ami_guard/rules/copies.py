@@ -14,6 +14,7 @@ from ami_guard.rules.common import who as _who
 from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
+    from ami_guard.config import Policy
     from ami_guard.events.calls import ApiCall
     from ami_guard.events.images import NewImage
     from ami_guard.events.principals import Principals
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 COPY_TAGS_MISSING = "copy-tags-missing"
 COPY_PERMISSIONS_NOT_COPIED = "copy-permissions-not-copied"
+COPY_UNTRUSTED_IMAGE = "copy-untrusted-image"
 
 
 def _finding(rule_id: str, **fields: Any) -> Finding:
@@ -143,6 +145,39 @@ def copy_permissions_not_copied(
     )
 
 
+def copy_untrusted_image(
+    call: ApiCall, image: NewImage, owner_id: str | None, alias: str | None, policy: Policy
+) -> Finding | None:
+    """AMIs are copied in only from the account, a trusted account or a trusted image owner (off while
+    trustedImageOwners is empty). The source's owner is EC2's (DescribeImages), never the record's."""
+    if not call.succeeded or not policy.trusted_image_owners or not image.source_image_id:
+        return None
+    if policy.is_trusted_image_owner(owner_id, alias, call.account):
+        return None
+    owner = f"{owner_id or 'an unknown account'}" + (f" ({alias})" if alias else "")
+    return _finding(
+        COPY_UNTRUSTED_IMAGE,
+        title=f"AMI {image.source_image_id} of untrusted owner {owner} copied to {image.image_id} in {call.region}",
+        description=(
+            f"{_who(call)} copied AMI {image.source_image_id} ({image.source_region}), owned by {owner}, into this "
+            f"account as {image.image_id}: its owner is neither this account, a trusted account nor an owner in "
+            "trustedImageOwners."
+        ),
+        resources=_image(call, image.image_id) + _image(call, image.source_image_id, image.source_region),
+        evidence={
+            "sourceImageId": image.source_image_id,
+            "sourceRegion": image.source_region,
+            "imageOwner": owner_id,
+            "imageOwnerAlias": alias,
+            "trustedImageOwners": sorted(policy.trusted_image_owners),
+        },
+        recommendation=(
+            "If the publisher is trusted, add its account id (or `amazon` / `aws-marketplace`) to "
+            "amiGuard.trustedImageOwners; otherwise deregister the copy and delete its snapshots."
+        ),
+    )
+
+
 RULES = (
     Rule(
         COPY_TAGS_MISSING,
@@ -159,6 +194,13 @@ RULES = (
         Severity.LOW,
         ec2("CopyImage"),
         "a successful CopyImage whose source had launch permissions the copy lacks",
+    ),
+    Rule(
+        COPY_UNTRUSTED_IMAGE,
+        Severity.MEDIUM,
+        ec2("CopyImage"),
+        "a successful CopyImage whose source AMI's owner (from DescribeImages, cached per image) is not the account, "
+        "a trusted account or in `trustedImageOwners`; off while that list is empty",
     ),
 )
 SEVERITY = severities(RULES)

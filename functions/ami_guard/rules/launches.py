@@ -13,6 +13,7 @@ from ami_guard.rules.common import who as _who
 from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
+    from ami_guard.config import Policy
     from ami_guard.events.calls import ApiCall
     from ami_guard.events.run_instances import Launch
     from ami_guard.instance_types import InstanceTypeInfo
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 LAUNCH_VIRTUALIZATION_MISMATCH = "launch-virtualization-mismatch"
 LAUNCH_PARAVIRTUAL = "launch-paravirtual"
 LAUNCH_PREVIOUS_GENERATION = "launch-previous-generation"
+LAUNCH_UNTRUSTED_IMAGE = "launch-untrusted-image"
 
 
 def _finding(rule_id: str, **fields: Any) -> Finding:
@@ -132,6 +134,38 @@ def launch_previous_generation(call: ApiCall, launch: Launch, type_info: Instanc
     )
 
 
+def launch_untrusted_image(
+    call: ApiCall, launch: Launch, owner_id: str | None, alias: str | None, policy: Policy
+) -> Finding | None:
+    """Instances are launched only from AMIs of the account, a trusted account or a trusted image owner (off while
+    trustedImageOwners is empty). The owner is EC2's (DescribeImages), never the record's."""
+    if not call.succeeded or not policy.trusted_image_owners or not launch.image_id:
+        return None
+    if policy.is_trusted_image_owner(owner_id, alias, call.account):
+        return None
+    owner = f"{owner_id or 'an unknown account'}" + (f" ({alias})" if alias else "")
+    return _finding(
+        LAUNCH_UNTRUSTED_IMAGE,
+        title=f"Instance launched from AMI {launch.image_id} of untrusted owner {owner} in {call.region}",
+        description=(
+            f"{_who(call)} launched {len(launch.instance_ids) or 'an'} instance(s) from AMI {launch.image_id}, "
+            f"owned by {owner}: neither this account, a trusted account nor an owner in trustedImageOwners."
+        ),
+        resources=_instances(call, launch) + _image(call, launch.image_id),
+        evidence={
+            "imageId": launch.image_id,
+            "imageOwner": owner_id,
+            "imageOwnerAlias": alias,
+            "trustedImageOwners": sorted(policy.trusted_image_owners),
+        },
+        recommendation=(
+            "If the publisher is trusted, add its account id (or `amazon` / `aws-marketplace`) to "
+            "amiGuard.trustedImageOwners; otherwise stop the instances and turn on Allowed AMIs "
+            "(aws ec2 enable-allowed-images-settings) to refuse such launches."
+        ),
+    )
+
+
 RULES = (
     Rule(
         LAUNCH_VIRTUALIZATION_MISMATCH,
@@ -149,6 +183,14 @@ RULES = (
         Severity.LOW,
         ec2("RunInstances"),
         "a successful RunInstances uses a previous-generation instance type",
+    ),
+    Rule(
+        LAUNCH_UNTRUSTED_IMAGE,
+        Severity.MEDIUM,
+        ec2("RunInstances"),
+        "a successful RunInstances of an AMI whose owner (from DescribeImages, cached per image) is not the account, "
+        "a trusted account or in `trustedImageOwners` (account ids, `amazon`, `aws-marketplace`); off while that "
+        "list is empty",
     ),
 )
 SEVERITY = severities(RULES)
