@@ -67,9 +67,13 @@ def test_good_configuration_synthesizes_and_the_summary_describes_it(tmp_path: P
     # One subscription on the alert topic and one on the health topic
     assert "      4  AWS::Lambda::Function" in out and "      2  AWS::SNS::Subscription" in out
     assert "UpdateFunctionConfiguration*" in out and "-> TamperGuardFunction" in out
-    assert (
-        "ModifyImageAttribute, ModifySnapshotAttribute, DisableImageBlockPublicAccess -> PermissionGuardFunction" in out
+    permission_calls = (
+        "CreateStoreImageTask, DisableAllowedImagesSettings, DisableImageBlockPublicAccess, "
+        "DisableImageDeregistrationProtection, DisableSnapshotBlockPublicAccess, EnableAllowedImagesSettings, "
+        "EnableSnapshotBlockPublicAccess, ExportImage, ModifyImageAttribute, ModifySnapshotAttribute, "
+        "ReplaceImageCriteriaInAllowedImagesSettings, UnlockSnapshot, DeleteRule, UnlockRule, UpdateRule"
     )
+    assert f"{permission_calls} -> PermissionGuardFunction" in out
     assert "ami_guard.handlers.launch_guard.lambda_handler (python3.13, arm64, 256 MB, 60 s;" in out
     assert "AWSLambdaPowertoolsPythonV3-python313-arm64:" in out
     assert "subscriptions: email:secops@example.com" in out
@@ -115,7 +119,13 @@ def test_documented_organization_example_synthesizes_hub_member_and_stack_set_te
     assert "      1  AWS::CloudFormation::StackSet" in out and "      1  AWS::Events::EventBus" in out
     assert "RunInstances -> LaunchGuardFunction" in out
     hub_bus = "arn:${AWS::Partition}:events:eu-west-1:222233334444:event-bus/AmiGuard-Hub"
-    forwarded = "RegisterImage, CopyImage, CreateImage, DisableRule, DeleteRule, PutRule, RemoveTargets, PutTargets"
+    forwarded = (
+        "CopyImage, CreateImage, CreateStoreImageTask, DisableAllowedImagesSettings, DisableImageBlockPublicAccess, "
+        "DisableImageDeregistrationProtection, DisableSnapshotBlockPublicAccess, EnableAllowedImagesSettings, "
+        "EnableSnapshotBlockPublicAccess, ExportImage, ModifyImageAttribute, ModifySnapshotAttribute, RegisterImage, "
+        "ReplaceImageCriteriaInAllowedImagesSettings, RunInstances, UnlockSnapshot, DeleteRule, UnlockRule, "
+        "UpdateRule, DisableRule, PutRule, RemoveTargets, PutTargets"
+    )
     assert f"{forwarded} -> {hub_bus}" in out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
@@ -62,27 +63,50 @@ def watched(stack: Synthesized, handler: str) -> dict[str, object]:
     return {}
 
 
+EC2_SOURCE = ["aws.ec2"]
+PERMISSION_PATTERN = {
+    "$or": [
+        {
+            "eventSource": ["ec2.amazonaws.com"],
+            "eventName": [
+                "CreateStoreImageTask",
+                "DisableAllowedImagesSettings",
+                "DisableImageBlockPublicAccess",
+                "DisableImageDeregistrationProtection",
+                "DisableSnapshotBlockPublicAccess",
+                "EnableAllowedImagesSettings",
+                "EnableSnapshotBlockPublicAccess",
+                "ExportImage",
+                "ModifyImageAttribute",
+                "ModifySnapshotAttribute",
+                "ReplaceImageCriteriaInAllowedImagesSettings",
+                "UnlockSnapshot",
+            ],
+        },
+        {"eventSource": ["rbin.amazonaws.com"], "eventName": ["DeleteRule", "UnlockRule", "UpdateRule"]},
+    ]
+}
 RULES = [
-    (PERMISSION_HANDLER, ("ModifyImageAttribute", "ModifySnapshotAttribute", "DisableImageBlockPublicAccess")),
-    (LAUNCH_HANDLER, ("RunInstances",)),
-    (IMAGE_HANDLER, ("RegisterImage", "CopyImage", "CreateImage")),
+    (PERMISSION_HANDLER, ["aws.ec2", "aws.rbin"], PERMISSION_PATTERN),
+    (LAUNCH_HANDLER, EC2_SOURCE, {"eventSource": ["ec2.amazonaws.com"], "eventName": ["RunInstances"]}),
+    (
+        IMAGE_HANDLER,
+        EC2_SOURCE,
+        {"eventSource": ["ec2.amazonaws.com"], "eventName": ["CopyImage", "CreateImage", "RegisterImage"]},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("handler", "event_names"), RULES)
+@pytest.mark.parametrize(("handler", "sources", "detail"), RULES)
 def test_each_rule_forwards_exactly_its_cloudtrail_events_to_its_function(
-    default_stack: Synthesized, handler: str, event_names: tuple[str, ...]
+    default_stack: Synthesized, handler: str, sources: list[str], detail: dict[str, Any]
 ) -> None:
     # Given the default stack, when its rules are read, then one rule matches exactly these calls for this function
     default_stack.template.has_resource_properties(
         "AWS::Events::Rule",
         {
             "EventPattern": Match.object_equals(
-                {
-                    "source": ["aws.ec2"],
-                    "detail-type": ["AWS API Call via CloudTrail"],
-                    "detail": {"eventSource": ["ec2.amazonaws.com"], "eventName": list(event_names)},
-                }
+                {"source": sources, "detail-type": ["AWS API Call via CloudTrail"], "detail": detail}
             ),
             "EventBusName": Match.absent(),
             "State": "ENABLED",

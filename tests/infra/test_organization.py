@@ -62,15 +62,28 @@ FORWARD_RULE, WATCH_RULE = "AmiGuardMember-ForwardRule", "AmiGuardMember-WatchRu
 MEMBER_TAMPER_RULE = "AmiGuard-MemberTamperRule"
 ACCESS_PREFIX, FORWARDER_PREFIX = "AmiGuardMember-Access-", "AmiGuardMember-Forwarder-"
 
-# The watched EC2 calls, written out, and the hub guard each one must reach.
-WATCHED_EC2 = {
-    "ModifyImageAttribute": PERMISSION_HANDLER,
-    "ModifySnapshotAttribute": PERMISSION_HANDLER,
-    "DisableImageBlockPublicAccess": PERMISSION_HANDLER,
-    "RunInstances": LAUNCH_HANDLER,
-    "RegisterImage": IMAGE_HANDLER,
-    "CopyImage": IMAGE_HANDLER,
-    "CreateImage": IMAGE_HANDLER,
+# The watched calls, written out, and the hub guard each one must reach.
+EC2, RBIN = "ec2.amazonaws.com", "rbin.amazonaws.com"
+WATCHED = {
+    (EC2, "ModifyImageAttribute"): PERMISSION_HANDLER,
+    (EC2, "ModifySnapshotAttribute"): PERMISSION_HANDLER,
+    (EC2, "DisableImageBlockPublicAccess"): PERMISSION_HANDLER,
+    (EC2, "DisableSnapshotBlockPublicAccess"): PERMISSION_HANDLER,
+    (EC2, "EnableSnapshotBlockPublicAccess"): PERMISSION_HANDLER,
+    (EC2, "DisableAllowedImagesSettings"): PERMISSION_HANDLER,
+    (EC2, "EnableAllowedImagesSettings"): PERMISSION_HANDLER,
+    (EC2, "ReplaceImageCriteriaInAllowedImagesSettings"): PERMISSION_HANDLER,
+    (EC2, "DisableImageDeregistrationProtection"): PERMISSION_HANDLER,
+    (EC2, "UnlockSnapshot"): PERMISSION_HANDLER,
+    (EC2, "CreateStoreImageTask"): PERMISSION_HANDLER,
+    (EC2, "ExportImage"): PERMISSION_HANDLER,
+    (RBIN, "DeleteRule"): PERMISSION_HANDLER,
+    (RBIN, "UpdateRule"): PERMISSION_HANDLER,
+    (RBIN, "UnlockRule"): PERMISSION_HANDLER,
+    (EC2, "RunInstances"): LAUNCH_HANDLER,
+    (EC2, "RegisterImage"): IMAGE_HANDLER,
+    (EC2, "CopyImage"): IMAGE_HANDLER,
+    (EC2, "CreateImage"): IMAGE_HANDLER,
 }
 UNWATCHED_EC2 = ["DescribeImages", "TerminateInstances", "DeregisterImage", "CreateSnapshot", "CreateTags"]
 
@@ -187,8 +200,10 @@ def in_member(rec: dict[str, Any]) -> dict[str, Any]:
     return env
 
 
-def ec2_call(event_name: str) -> dict[str, Any]:
-    return in_member(r.record(event_name, {"imageId": "ami-0abcdef1234567890"}))
+def ec2_call(event_name: str, source: str = EC2) -> dict[str, Any]:
+    rec = r.record(event_name, {"imageId": "ami-0abcdef1234567890"})
+    rec["eventSource"] = source
+    return in_member(rec)
 
 
 # --- the hub bus ---------------------------------------------------------------------------------------------------
@@ -268,14 +283,15 @@ def test_management_account_stack_holds_the_same_member_resources(org: Organizat
 # --- the member's rules, through the hub -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("event_name", sorted(WATCHED_EC2))
-def test_member_forwards_each_watched_ec2_call_and_the_hub_bus_sends_it_to_its_guard(
-    event_name: str, routes: Routes
+@pytest.mark.parametrize("call", sorted(WATCHED), ids="/".join)
+def test_member_forwards_each_watched_call_and_the_hub_bus_sends_it_to_its_guard(
+    call: tuple[str, str], routes: Routes
 ) -> None:
-    event = ec2_call(event_name)
+    source, event_name = call
+    event = ec2_call(event_name, source)
 
     assert routes.forwarded_by(event) == [FORWARD_RULE]
-    assert routes.reaches(event) == {WATCHED_EC2[event_name]}
+    assert routes.reaches(event) == {WATCHED[call]}
 
 
 @pytest.mark.parametrize("event_name", UNWATCHED_EC2)
@@ -284,7 +300,7 @@ def test_member_does_not_forward_unwatched_ec2_calls(event_name: str, routes: Ro
 
 
 def test_the_calls_written_out_here_are_the_registrys_watched_calls() -> None:
-    assert {name for _, name in catalog.routes().calls} == set(WATCHED_EC2)
+    assert set(catalog.routes().calls) == set(WATCHED)
 
 
 @pytest.mark.parametrize("rule", [FORWARD_RULE, WATCH_RULE])

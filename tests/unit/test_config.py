@@ -56,6 +56,10 @@ def test_json_text_from_cdk_context_flag_is_accepted() -> None:
         # `$` alone would let a trailing newline through: every pattern is matched in full
         ({"trustedAccounts": ["123456789012\n"]}, "trustedAccounts", "123456789012"),
         ({"alertEmails": ["sec@example.com\n"]}, "alertEmails", "sec@example.com"),
+        ({"trustedImageOwners": ["self"]}, "trustedImageOwners", "self"),
+        ({"trustedImageOwners": ["Amazon"]}, "trustedImageOwners", "Amazon"),
+        ({"trustedImageOwners": ["amazon\n"]}, "trustedImageOwners", "amazon"),
+        ({"trustedImageOwners": ["1234"]}, "trustedImageOwners", "1234"),
     ],
 )
 def test_bad_values_name_the_key_and_the_value(block: dict[str, object], key: str, bad: str) -> None:
@@ -74,6 +78,7 @@ def test_environment_round_trip_keeps_every_value() -> None:
             "remediate": True,
             "copyTags": False,
             "requiredTags": ["Cost Center", "team:owner"],
+            "trustedImageOwners": ["amazon", "aws-marketplace", "123412341234"],
         }
     )
     env = to_environment(policy)
@@ -83,6 +88,13 @@ def test_environment_round_trip_keeps_every_value() -> None:
     assert restored.trusted_organizations == policy.trusted_organizations
     assert (restored.min_severity, restored.remediate, restored.copy_tags) == (Severity.MEDIUM, True, False)
     assert restored.required_tags == policy.required_tags
+    assert restored.trusted_image_owners == {"amazon", "aws-marketplace", "123412341234"}
+
+
+def test_no_trusted_image_owners_adds_no_environment_variable() -> None:
+    # a deployment that does not use the owner rules keeps exactly the environment it had
+    assert contract.ENV_TRUSTED_IMAGE_OWNERS not in to_environment(parse_policy({}))
+    assert from_environment(to_environment(parse_policy({}))).trusted_image_owners == frozenset()
 
 
 @pytest.mark.parametrize(
