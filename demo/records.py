@@ -189,6 +189,16 @@ class Trail:
             "RunInstances", region, request, response, error_code=error_code, error_message=error_message
         )
 
+    def newer_ec2_call(
+        self, event_name: str, region: str, params: Mapping[str, Any] | str, response: Any
+    ) -> dict[str, Any]:
+        """A newer EC2 call, its parameters wrapped in an object named after the request, as CloudTrail logs them."""
+        return self.record(event_name, region, {f"{event_name}Request": params}, {f"{event_name}Response": response})
+
+    def recycle_bin_call(self, event_name: str, region: str, identifier: str) -> dict[str, Any]:
+        """A Recycle Bin call, in the lowerCamelCase CloudTrail logs it with (the EBS user guide's examples)."""
+        return self.record(event_name, region, {"identifier": identifier}, None, service="rbin")
+
     def disable_rule(self, region: str, rule_name: str) -> dict[str, Any]:
         """EventBridge's DisableRule, as CloudTrail logs it (source aws.events on the bus)."""
         return self.record("DisableRule", region, {"name": rule_name}, None, service="events")

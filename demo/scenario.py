@@ -31,6 +31,10 @@ OTHER = "us-east-1"
 TRUSTED_ACCOUNT = "444455556666"
 UNTRUSTED_ACCOUNT = "999988887777"
 PROVENANCE_TAGS = ("ami-guard:source-image-id", "ami-guard:source-region")
+TRUSTED_IMAGE_OWNERS = ("aws-marketplace",)
+"""The demo trusts its own accounts' AMIs and Marketplace AMIs: an Amazon-published public AMI is launched from
+outside that set."""
+EXPORT_BUCKET = "exports-elsewhere"
 
 
 @dataclass
@@ -412,6 +416,59 @@ def _disable_block_public_access(world: World) -> Action:
     return Action(HOME, [world.trail.disable_image_block_public_access(HOME)])
 
 
+# moto has none of the account guardrails' APIs (snapshot block public access, Allowed AMIs, snapshot locks, Recycle
+# Bin, store-image tasks): nothing to change, the records are sent as EC2 and Recycle Bin would log them.
+
+
+def _disable_snapshot_block_public_access(world: World) -> Action:
+    record = world.trail.newer_ec2_call("DisableSnapshotBlockPublicAccess", HOME, "", {"state": "unblocked"})
+    return Action(HOME, [record])
+
+
+def _allowed_images_audit_mode(world: World) -> Action:
+    params = {"AllowedImagesSettingsState": "audit-mode"}
+    record = world.trail.newer_ec2_call(
+        "EnableAllowedImagesSettings", HOME, params, {"allowedImagesSettingsState": "audit-mode"}
+    )
+    return Action(HOME, [record])
+
+
+def _unlock_snapshot(world: World) -> Action:
+    snapshot = world.snapshot_of(HOME, world.images["golden"])
+    record = world.trail.newer_ec2_call("UnlockSnapshot", HOME, {"SnapshotId": snapshot}, {"snapshotId": snapshot})
+    return Action(HOME, [record], facts={"snapshot": snapshot})
+
+
+def _delete_recycle_bin_rule(world: World) -> Action:
+    return Action(HOME, [world.trail.recycle_bin_call("DeleteRule", HOME, "a1b2c3d4e5f")])
+
+
+def _export_image(world: World) -> Action:
+    image = world.images["golden"]
+    params = {"ImageId": image, "Bucket": EXPORT_BUCKET}
+    record = world.trail.newer_ec2_call("CreateStoreImageTask", HOME, params, {"objectKey": f"{image}.bin"})
+    return Action(HOME, [record], facts={"image": image})
+
+
+def _check_export(world: World, action: Action, alerts: list[Alert]) -> list[Check]:
+    alert = next((a for a in alerts if a.rule_id == "image-exported"), None)
+    named = alert is not None and alert.document.get("evidence", {}).get("bucket") == EXPORT_BUCKET
+    return [Check(named, f"the alert names the bucket {EXPORT_BUCKET}")]
+
+
+def _launch_public_ami(world: World) -> Action:
+    # one of the public AMIs moto loads in every region (moto says Amazon published them all)
+    ec2 = world.ec2(HOME)
+    image = next(
+        i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"] if i.get("VirtualizationType") == "hvm"
+    )
+    reservation = ec2.run_instances(ImageId=image, InstanceType=CURRENT_GENERATION_TYPE, MinCount=1, MaxCount=1)
+    record = world.trail.run_instances(
+        HOME, image_id=image, instance_type=CURRENT_GENERATION_TYPE, reservation=reservation
+    )
+    return Action(HOME, [record], facts={"image": image})
+
+
 def _snapshot_public(world: World) -> Action:
     snapshot = world.snapshot_of(OTHER, world.images["us-backup"])
     world.ec2(OTHER).modify_snapshot_attribute(
@@ -502,6 +559,32 @@ STEPS: tuple[Step, ...] = (
         "Deliver one event twice (share a snapshot with an untrusted account)",
         ("snapshot-shared-untrusted",),
         _duplicate_delivery,
+    ),
+    Step(
+        "disable-snapshot-block-public-access",
+        "Disable snapshot block public access",
+        ("snapshot-block-public-access-disabled",),
+        _disable_snapshot_block_public_access,
+    ),
+    Step(
+        "allowed-images-audit-mode",
+        "Set Allowed AMIs to audit mode",
+        ("allowed-images-audit-only",),
+        _allowed_images_audit_mode,
+    ),
+    Step("unlock-snapshot", "Unlock a locked snapshot", ("snapshot-unlocked",), _unlock_snapshot),
+    Step(
+        "delete-recycle-bin-rule",
+        "Delete a Recycle Bin retention rule",
+        ("recycle-bin-rule-weakened",),
+        _delete_recycle_bin_rule,
+    ),
+    Step("export-image", "Store an AMI in an S3 bucket", ("image-exported",), _export_image, _check_export),
+    Step(
+        "launch-public-ami",
+        f"Launch a public AMI of an owner outside trustedImageOwners ({', '.join(TRUSTED_IMAGE_OWNERS)})",
+        ("launch-untrusted-image",),
+        _launch_public_ami,
     ),
     Step(
         "disable-guard-rule",

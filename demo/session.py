@@ -25,7 +25,14 @@ REGIONS = (scenario.HOME, scenario.OTHER)
 
 def config_for(*, remediate: bool) -> dict[str, Any]:
     """The repository's amiGuard block, trusting the scenario's trusted account, alerting from LOW."""
-    return demo_config({"trustedAccounts": [scenario.TRUSTED_ACCOUNT], "minSeverity": "LOW", "remediate": remediate})
+    return demo_config(
+        {
+            "trustedAccounts": [scenario.TRUSTED_ACCOUNT],
+            "trustedImageOwners": list(scenario.TRUSTED_IMAGE_OWNERS),
+            "minSeverity": "LOW",
+            "remediate": remediate,
+        }
+    )
 
 
 class Session:

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from moto.events.models import EventPattern
 
 from ami_guard import contract
-from demo.records import DETAIL_TYPE, SOURCE
+from demo.records import DETAIL_TYPE
 from demo.runner import events_may_invoke
 from demo.scenario import HOME, OTHER, TRUSTED_ACCOUNT
 from tests.e2e.harness import Played
@@ -20,13 +20,25 @@ pytestmark = pytest.mark.e2e
 REGIONS = (HOME, OTHER)
 # The watched calls, written out, and the function each one must reach.
 ROUTES = [
-    ("ModifyImageAttribute", contract.PERMISSION_HANDLER),
-    ("ModifySnapshotAttribute", contract.PERMISSION_HANDLER),
-    ("DisableImageBlockPublicAccess", contract.PERMISSION_HANDLER),
-    ("RunInstances", contract.LAUNCH_HANDLER),
-    ("RegisterImage", contract.IMAGE_HANDLER),
-    ("CopyImage", contract.IMAGE_HANDLER),
-    ("CreateImage", contract.IMAGE_HANDLER),
+    ("ec2.amazonaws.com", "ModifyImageAttribute", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "ModifySnapshotAttribute", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "DisableImageBlockPublicAccess", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "DisableSnapshotBlockPublicAccess", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "EnableSnapshotBlockPublicAccess", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "DisableAllowedImagesSettings", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "EnableAllowedImagesSettings", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "ReplaceImageCriteriaInAllowedImagesSettings", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "DisableImageDeregistrationProtection", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "UnlockSnapshot", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "CreateStoreImageTask", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "ExportImage", contract.PERMISSION_HANDLER),
+    ("rbin.amazonaws.com", "DeleteRule", contract.PERMISSION_HANDLER),
+    ("rbin.amazonaws.com", "UpdateRule", contract.PERMISSION_HANDLER),
+    ("rbin.amazonaws.com", "UnlockRule", contract.PERMISSION_HANDLER),
+    ("ec2.amazonaws.com", "RunInstances", contract.LAUNCH_HANDLER),
+    ("ec2.amazonaws.com", "RegisterImage", contract.IMAGE_HANDLER),
+    ("ec2.amazonaws.com", "CopyImage", contract.IMAGE_HANDLER),
+    ("ec2.amazonaws.com", "CreateImage", contract.IMAGE_HANDLER),
 ]
 EC2_HANDLERS = (contract.PERMISSION_HANDLER, contract.LAUNCH_HANDLER, contract.IMAGE_HANDLER)
 
@@ -40,17 +52,17 @@ def _functions(played: Played, region: str) -> list[dict[str, Any]]:
     return found
 
 
-def _envelope(event_name: str, region: str) -> dict[str, Any]:
+def _envelope(event_name: str, region: str, event_source: str = contract.EVENT_SOURCE) -> dict[str, Any]:
     return {
         "version": "0",
         "id": "e2e",
         "detail-type": DETAIL_TYPE,
-        "source": SOURCE,
+        "source": "aws." + event_source.split(".", 1)[0],
         "account": "111122223333",
         "time": "2026-11-26T09:00:00Z",
         "region": region,
         "resources": [],
-        "detail": {"eventSource": contract.EVENT_SOURCE, "eventName": event_name, "awsRegion": region},
+        "detail": {"eventSource": event_source, "eventName": event_name, "awsRegion": region},
     }
 
 
@@ -116,16 +128,16 @@ def test_each_function_has_a_role_that_lambda_may_assume(played: Played, region:
 
 
 @pytest.mark.parametrize("region", REGIONS)
-@pytest.mark.parametrize(("event_name", "handler"), ROUTES)
+@pytest.mark.parametrize(("event_source", "event_name", "handler"), ROUTES)
 def test_each_event_reaches_its_guard_through_a_deployed_rule(
-    played: Played, region: str, event_name: str, handler: str
+    played: Played, region: str, event_source: str, event_name: str, handler: str
 ) -> None:
     # Given the deployed rules, their patterns and targets
     emulator = played.session.emulator
     events = emulator.client("events", region)
     lambda_ = emulator.client("lambda", region)
     by_arn = {f["FunctionArn"]: f for f in _functions(played, region)}
-    envelope = _envelope(event_name, region)
+    envelope = _envelope(event_name, region, event_source)
 
     # When the CloudTrail event is matched against every deployed pattern
     reached = []

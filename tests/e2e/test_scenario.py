@@ -25,6 +25,12 @@ EXPECTED_RULES = {
     "disable-block-public-access": ["ami-block-public-access-disabled"],
     "snapshot-public": ["snapshot-public"],
     "duplicate-delivery": ["snapshot-shared-untrusted"],
+    "disable-snapshot-block-public-access": ["snapshot-block-public-access-disabled"],
+    "allowed-images-audit-mode": ["allowed-images-audit-only"],
+    "unlock-snapshot": ["snapshot-unlocked"],
+    "delete-recycle-bin-rule": ["recycle-bin-rule-weakened"],
+    "export-image": ["image-exported"],
+    "launch-public-ami": ["launch-untrusted-image"],
     "disable-guard-rule": ["guard-tampered"],
 }
 
