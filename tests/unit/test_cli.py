@@ -84,6 +84,23 @@ def test_non_ec2_events_are_skipped_quietly(capsys: pytest.CaptureFixture[str], 
     assert "1 not EC2 API calls" in err and "skipped a record" not in err
 
 
+def test_the_guardrail_calls_are_evaluated_offline(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    records = [
+        r.enable_snapshot_block_public_access("block-new-sharing"),
+        r.enable_allowed_images("audit-mode", flat=True),
+        r.recycle_bin_call("DeleteRule", "jkrnexample"),
+        r.export_image("ami-0123456789abcdef0", "exfil"),
+    ]
+    code, findings, err = run(capsys, write(tmp_path / "trail.json", json.dumps({"Records": records})))
+    assert code == 0, err
+    assert [f["rule_id"] for f in findings] == [
+        "snapshot-block-public-access-weakened",
+        "allowed-images-audit-only",
+        "recycle-bin-rule-weakened",
+        "image-exported",
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
