@@ -330,12 +330,11 @@ def collect_region(
     here = _Region(account, region, client, ledger, page_size)
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"sweep-{region}")
     try:
-        posture = _collect(here, pool, clients, source_cache if source_cache is not None else {})
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return posture
+        return _collect(here, pool, clients, source_cache if source_cache is not None else {})
+    finally:
+        # after a failure, the reads not yet started are dropped and those under way finish: no thread outlives
+        # the collection
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _collect(here: _Region, pool: ThreadPoolExecutor, clients: ClientFactory, cache: SourceCache) -> RegionPosture:
