@@ -72,7 +72,8 @@ CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 15
 MAX_ATTEMPTS = 5
 SWEEP_MAX_ATTEMPTS = 10
-"""The posture sweep reads many resources in a burst: more attempts, paced by botocore's adaptive mode."""
+"""The posture sweep reads many resources in a burst: more retries, paced by botocore's adaptive mode. (botocore's
+`max_attempts` counts the retries after the first attempt: 10 makes 11 attempts in all.)"""
 
 
 def client_config() -> Any:
@@ -88,7 +89,7 @@ def client_config() -> Any:
 
 def sweep_client_config(concurrency: int) -> Any:
     """The posture sweep's clients: botocore's adaptive retry mode (the standard mode's backoff, plus a client-side
-    rate that slows down when EC2 throttles), SWEEP_MAX_ATTEMPTS attempts, the same timeouts, and a connection per
+    rate that slows down when EC2 throttles), SWEEP_MAX_ATTEMPTS retries, the same timeouts, and a connection per
     worker thread (botocore keeps 10 by default)."""
     from botocore.config import Config
 

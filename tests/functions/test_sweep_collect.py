@@ -317,6 +317,27 @@ def test_a_throttled_read_is_retried_by_botocore_and_counted_once(emulated: Emul
     assert log.calls["ec2:DescribeImageAttribute"] == 1
 
 
+def test_the_sweep_clients_retry_in_adaptive_mode_and_the_event_functions_clients_are_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the two factories (making a client calls nothing)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+
+    # When each makes an EC2 client
+    sweep = sweep_clients(concurrency=32)("ec2", HOME)
+    event = client_factory()("ec2", HOME)
+
+    # Then the sweep's backs off and slows down on throttling, 11 attempts in all, a connection per worker
+    assert sweep.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 11}
+    assert sweep.meta.config.max_pool_connections == 32
+    # And the event functions' keep botocore's standard mode, 6 attempts, 10 connections
+    assert event.meta.config.retries == {"mode": "standard", "total_max_attempts": 6}
+    assert event.meta.config.max_pool_connections == 10
+    assert (event.meta.config.connect_timeout, event.meta.config.read_timeout) == (5, 15)
+    assert (sweep.meta.config.connect_timeout, sweep.meta.config.read_timeout) == (5, 15)
+
+
 def test_a_source_read_in_an_earlier_region_is_not_read_again(emulated: EmulatedEc2) -> None:
     # Given copies at home of images in the far region, one of them since deregistered
     seeded = Seeded(emulated)
