@@ -356,6 +356,14 @@ def test_a_source_read_in_an_earlier_region_is_not_read_again(emulated: Emulated
     assert [(region, p["ImageIds"]) for op, region, p in log.params if "ImageIds" in p] == [(FAR, [seeded.gone])]
     assert home.calls["ec2:DescribeImages"] == 2
 
+    # And a sweep after them with the same cache reads no source at all, and says which one it could not have
+    again = collect_region(sweep_clients(), ACCOUNT, HOME, source_cache=cache)
+    assert again.calls["ec2:DescribeImages"] == 1
+    assert again.sources == home.sources
+    assert again.unread == (
+        Unread(f"ec2:DescribeImages {seeded.gone} (source of a copy)", "not readable in an earlier sweep"),
+    )
+
 
 def test_sources_to_read_names_each_source_once_in_its_region_and_skips_those_known() -> None:
     def copy(image_id: str, source: str | None, region: str | None) -> OwnedImage:
@@ -515,8 +523,8 @@ def test_a_setting_the_region_lacks_or_refuses_is_none_with_the_reason() -> None
         },
     )
     assert posture.unread == (
-        Unread("ec2:GetSnapshotBlockPublicAccessState", f"UnauthorizedOperation: {refused}"),
         Unread("ec2:GetAllowedImagesSettings", f"UnsupportedOperation: {lacking}"),
+        Unread("ec2:GetSnapshotBlockPublicAccessState", f"UnauthorizedOperation: {refused}"),
     )
 
 

@@ -22,7 +22,7 @@ is asked again without it). Nothing is read twice.
 
 Attribute and source reads run on `concurrency` worker threads sharing one client per region (boto3 clients are
 thread-safe; sessions are not, so every client is made on the calling thread). Retries are botocore's (give the
-factory `aws.sweep_client_config`: adaptive mode, 10 attempts).
+factory `aws.sweep_client_config`: adaptive mode, 10 retries).
 
 Failures: a listing that fails (after botocore's retries) fails the region (RegionFailed, naming the call), since a
 partial listing would make exposures look fixed. A failed read of one resource's attribute, of an account setting
@@ -47,7 +47,6 @@ from ami_guard.engine import LookupUnavailable
 from ami_guard.events.principals import Principals
 from ami_guard.findings import is_region
 from ami_guard.sweep.facts import (
-    NO_TAGS,
     AccountSettings,
     OwnedImage,
     OwnedSnapshot,
@@ -215,8 +214,8 @@ class _Region:
         return state, None
 
 
-def _tags(described: Mapping[str, Any]) -> Mapping[str, str]:
-    return {t["Key"]: t.get("Value", "") for t in described.get("Tags") or [] if "Key" in t} or NO_TAGS
+def _tags(described: Mapping[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in described.get("Tags") or [] if "Key" in t}
 
 
 def _image(described: Mapping[str, Any], region: str) -> OwnedImage:
@@ -363,6 +362,11 @@ def _collect(here: _Region, pool: ThreadPoolExecutor, clients: ClientFactory, ca
     for image in images:  # a source this region lists is read already
         if image.image_id not in cache:
             cache[image.image_id] = SourceImage(image.image_id, here.region, here.account, image.tags)
+    failed_before = {
+        i.source_image_id for i in images if i.source_image_id in cache and cache[i.source_image_id] is None
+    }
+    for image_id in sorted(str(i) for i in failed_before):
+        here.ledger.not_read(f"ec2:DescribeImages {image_id} (source of a copy)", "not readable in an earlier sweep")
     source_reads: list[Future[dict[str, SourceImage | None]]] = []
     for source_region, image_ids in sources_to_read(images, cache).items():
         if not is_region(source_region):
@@ -418,7 +422,7 @@ def _collect(here: _Region, pool: ThreadPoolExecutor, clients: ClientFactory, ca
         },
         calls=Counter(here.ledger.calls),
         retries=Counter(here.ledger.retries),
-        unread=tuple(here.ledger.unread),
+        unread=tuple(sorted(here.ledger.unread)),
     )
 
 

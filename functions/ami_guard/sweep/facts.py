@@ -1,8 +1,8 @@
 """What the posture sweep reads from one account and region, as pure values (no boto3): facts, never findings.
 
-A fact that could not be read is None, never a guess, and the region's `unread` says why. Dates are kept as EC2
-gives them, in ISO 8601 text (DescribeImages' CreationDate; DescribeInstances' LaunchTime, which botocore parses,
-written back with `isoformat()`), so that a posture crosses a process or a Step Functions state as plain JSON.
+A fact that could not be read is None, never a guess, and the region's `unread` says why. Values are plain (text,
+numbers, tuples, dicts): dates stay ISO 8601 text as EC2 gives them (DescribeImages' CreationDate; DescribeInstances'
+LaunchTime, which botocore parses, written back with `isoformat()`).
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ class RegionPosture(NamedTuple):
     retries: Counter[str]
     """"service:Operation" -> the retries botocore made after throttling or a server error (RetryAttempts)."""
     unread: tuple[Unread, ...]
+    """Sorted, whatever order the worker threads met them in."""
 
 
 def sources_to_read(images: Iterable[OwnedImage], known: Mapping[str, object] = NO_TAGS) -> dict[str, tuple[str, ...]]:
