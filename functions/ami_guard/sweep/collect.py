@@ -315,10 +315,13 @@ def collect_region(
     page_size: int = PAGE_SIZE,
     source_cache: SourceCache | None = None,
 ) -> RegionPosture:
-    """The facts of `account` in `region`, read through `clients` (the account's credentials).
+    """The facts of `account` in `region`, read through `clients` (the account's credentials; made with
+    `aws.sweep_client_config(concurrency)`, so that each worker has a connection).
 
-    `source_cache`: the sources already read by this process (another region's sweep), filled with those read
-    here. Raises RegionFailed when a listing fails."""
+    `clients` is called on this thread only (a factory over boto3's default session is not thread-safe): regions
+    collected at the same time need a factory each. `source_cache`: the sources already read by this process
+    (another region's sweep), filled with those read here; one thread at a time. Raises RegionFailed when a listing
+    fails."""
     if not is_region(region):
         raise RegionFailed(account, region, "ec2", f"{region!r} is not an AWS region", Counter())
     ledger = _Ledger()
