@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from ami_guard.events.principals import Principals
 
-NO_TAGS: Mapping[str, str] = MappingProxyType({})
+EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
 class Unread(NamedTuple):
@@ -91,7 +91,7 @@ class AccountSettings(NamedTuple):
     """GetSnapshotBlockPublicAccessState: "block-all-sharing", "block-new-sharing" or "unblocked"."""
     allowed_images: str | None
     """GetAllowedImagesSettings: "enabled", "disabled" or "audit-mode"."""
-    unread: Mapping[str, str] = NO_TAGS
+    unread: Mapping[str, str] = EMPTY
     """Field name -> why it is None (an API the region lacks, access denied, throttled beyond retries...)."""
 
 
@@ -129,7 +129,7 @@ class RegionPosture(NamedTuple):
     """Sorted, whatever order the worker threads met them in."""
 
 
-def sources_to_read(images: Iterable[OwnedImage], known: Mapping[str, object] = NO_TAGS) -> dict[str, tuple[str, ...]]:
+def sources_to_read(images: Iterable[OwnedImage], known: Mapping[str, object] = EMPTY) -> dict[str, tuple[str, ...]]:
     """Region -> the source image ids of the copies among `images` that are not in `known`, each id once, sorted.
 
     A copy without a source region is left out (its source cannot be read anywhere)."""
