@@ -71,6 +71,9 @@ ClientFactory = Callable[[str, str], Any]
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 15
 MAX_ATTEMPTS = 5
+SWEEP_MAX_ATTEMPTS = 10
+"""The posture sweep reads many resources in a burst: more retries, paced by botocore's adaptive mode. (botocore's
+`max_attempts` counts the retries after the first attempt: 10 makes 11 attempts in all.)"""
 
 
 def client_config() -> Any:
@@ -84,8 +87,22 @@ def client_config() -> Any:
     )
 
 
-def client_factory() -> ClientFactory:
-    """(service, region) -> a cached boto3 client made with client_config()."""
+def sweep_client_config(concurrency: int) -> Any:
+    """The posture sweep's clients: botocore's adaptive retry mode (the standard mode's backoff, plus a client-side
+    rate that slows down when EC2 throttles), SWEEP_MAX_ATTEMPTS retries, the same timeouts, and a connection per
+    worker thread (botocore keeps 10 by default)."""
+    from botocore.config import Config
+
+    return client_config().merge(
+        Config(
+            retries={"mode": "adaptive", "max_attempts": SWEEP_MAX_ATTEMPTS},
+            max_pool_connections=max(10, concurrency),
+        )
+    )
+
+
+def client_factory(config: Any | None = None) -> ClientFactory:
+    """(service, region) -> a cached boto3 client made with `config` (default: client_config())."""
     cache: dict[tuple[str, str], Any] = {}
 
     def get(service: str, region: str) -> Any:
@@ -93,7 +110,7 @@ def client_factory() -> ClientFactory:
         if key not in cache:
             import boto3  # deferred: a cold start that finds nothing never pays for it
 
-            cache[key] = boto3.client(service, region_name=region, config=client_config())
+            cache[key] = boto3.client(service, region_name=region, config=config or client_config())
         return cache[key]
 
     return get
