@@ -15,11 +15,14 @@ from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import image as _image
 from ami_guard.rules.common import who as _who
-from ami_guard.rules.spec import RECYCLE_BIN, Rule, ec2, severities
+from ami_guard.rules.spec import RECYCLE_BIN, Rule, Undecided, ec2, severities
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ami_guard.config import Policy
     from ami_guard.events.calls import ApiCall
+    from ami_guard.sweep.facts import RegionPosture
 
 
 BLOCK_PUBLIC_ACCESS_DISABLED = "ami-block-public-access-disabled"
@@ -295,6 +298,101 @@ def _bucket_of(location: Any) -> str | None:
     )
 
 
+# --- what the posture sweep finds standing: each setting in its weakest states ------------------------------------
+
+
+def _state_now(
+    posture: RegionPosture, field: str, rule_id: str, weak: tuple[str, ...], setting: str, text: str, fix: str
+) -> Iterator[Finding | Undecided]:
+    state = getattr(posture.settings, field)
+    if state is None:
+        why = posture.settings.unread.get(field, "not read")
+        yield Undecided(rule_id, f"{setting} of {posture.region} not read: {why}")
+        return
+    if state.lower() not in weak:
+        return
+    yield _finding(
+        rule_id,
+        title=f"{setting} is {state} in {posture.region}",
+        description=f"The posture sweep found {setting} {state} in {posture.region}: {text}",
+        resources=(Resource("account-setting", _SETTING_IDS[field], posture.region, posture.account),),
+        evidence={"setting": setting, "region": posture.region, "state": state},
+        recommendation=fix.format(region=posture.region),
+    )
+
+
+_SETTING_IDS = {
+    "image_block_public_access": "image-block-public-access",
+    "snapshot_block_public_access": "snapshot-block-public-access",
+    "allowed_images": "allowed-images",
+}
+
+
+def image_block_public_access_off_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding | Undecided]:
+    return _state_now(
+        posture,
+        "image_block_public_access",
+        BLOCK_PUBLIC_ACCESS_DISABLED,
+        ("unblocked",),
+        "AMI block public access",
+        "AMIs in this region can be made public.",
+        "Turn it on: aws ec2 enable-image-block-public-access --region {region} "
+        "--image-block-public-access-state block-new-sharing",
+    )
+
+
+def snapshot_block_public_access_off_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding | Undecided]:
+    return _state_now(
+        posture,
+        "snapshot_block_public_access",
+        SNAPSHOT_BLOCK_PUBLIC_ACCESS_DISABLED,
+        ("unblocked",),
+        "Snapshot block public access",
+        "any snapshot can be made public.",
+        "Turn it on: " + _SNAPSHOT_BLOCK_FIX,
+    )
+
+
+def snapshot_block_public_access_weak_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding | Undecided]:
+    if posture.settings.snapshot_block_public_access is None:
+        return iter(())  # the disabled rule says it was not read
+    return _state_now(
+        posture,
+        "snapshot_block_public_access",
+        SNAPSHOT_BLOCK_PUBLIC_ACCESS_WEAKENED,
+        ("block-new-sharing",),
+        "Snapshot block public access",
+        "snapshots that were public before the block stay public.",
+        "Block all public sharing: " + _SNAPSHOT_BLOCK_FIX,
+    )
+
+
+def allowed_images_off_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding | Undecided]:
+    return _state_now(
+        posture,
+        "allowed_images",
+        ALLOWED_IMAGES_DISABLED,
+        ("disabled",),
+        "Allowed AMIs",
+        "instances can be launched from any AMI.",
+        "Turn it on: aws ec2 enable-allowed-images-settings --region {region} --allowed-images-settings-state enabled",
+    )
+
+
+def allowed_images_audit_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding | Undecided]:
+    if posture.settings.allowed_images is None:
+        return iter(())  # the disabled rule says it was not read
+    return _state_now(
+        posture,
+        "allowed_images",
+        ALLOWED_IMAGES_AUDIT_ONLY,
+        ("audit-mode",),
+        "Allowed AMIs",
+        "AMIs outside the criteria launch; they are only marked as not allowed.",
+        "Enforce it: aws ec2 enable-allowed-images-settings --region {region} --allowed-images-settings-state enabled",
+    )
+
+
 RULES = (
     Rule(
         BLOCK_PUBLIC_ACCESS_DISABLED,
@@ -302,6 +400,7 @@ RULES = (
         ec2("DisableImageBlockPublicAccess"),
         "a successful DisableImageBlockPublicAccess",
         check=lambda call, policy: block_public_access_disabled(call),
+        sweep=image_block_public_access_off_now,
     ),
     Rule(
         SNAPSHOT_BLOCK_PUBLIC_ACCESS_DISABLED,
@@ -310,6 +409,7 @@ RULES = (
         "a successful DisableSnapshotBlockPublicAccess, or EnableSnapshotBlockPublicAccess with state `unblocked` "
         "(or a state the record does not give: read as the weakest, and said so)",
         check=snapshot_block_public_access_disabled,
+        sweep=snapshot_block_public_access_off_now,
     ),
     Rule(
         SNAPSHOT_BLOCK_PUBLIC_ACCESS_WEAKENED,
@@ -318,6 +418,7 @@ RULES = (
         "a successful EnableSnapshotBlockPublicAccess with state `block-new-sharing` (snapshots already public stay "
         "public)",
         check=snapshot_block_public_access_weakened,
+        sweep=snapshot_block_public_access_weak_now,
     ),
     Rule(
         ALLOWED_IMAGES_DISABLED,
@@ -325,6 +426,7 @@ RULES = (
         ec2("DisableAllowedImagesSettings"),
         "a successful DisableAllowedImagesSettings",
         check=allowed_images_disabled,
+        sweep=allowed_images_off_now,
     ),
     Rule(
         ALLOWED_IMAGES_AUDIT_ONLY,
@@ -333,6 +435,7 @@ RULES = (
         "a successful EnableAllowedImagesSettings with state `audit-mode` (or a state the record does not give: read "
         "as the weakest, and said so): disallowed AMIs launch, they are only reported",
         check=allowed_images_audit_only,
+        sweep=allowed_images_audit_now,
     ),
     Rule(
         ALLOWED_IMAGES_CRITERIA_CHANGED,

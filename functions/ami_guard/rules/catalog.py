@@ -70,11 +70,12 @@ def guard_of(rule_id: str) -> str:
 def markdown_table() -> str:
     """docs/rules.md's rule table (a test keeps the two equal: `python -m ami_guard.rules.catalog` prints it)."""
     lines = [
-        "| rule_id | severity | raised when | what the guard does |",
-        "|---|---|---|---|",
+        "| rule_id | severity | raised when | what the guard does | the posture sweep finds it standing |",
+        "|---|---|---|---|---|",
     ]
     for rule in all_rules():
-        lines.append(f"| `{rule.id}` | {rule.severity.name} | {rule.raised_when} | {rule.does} |")
+        standing = "yes" if rule.sweep is not None else "no"
+        lines.append(f"| `{rule.id}` | {rule.severity.name} | {rule.raised_when} | {rule.does} | {standing} |")
     return "\n".join(lines) + "\n"
 
 

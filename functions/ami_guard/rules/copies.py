@@ -7,17 +7,20 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ami_guard.findings import Finding, Severity
+from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import image as _image
 from ami_guard.rules.common import who as _who
-from ami_guard.rules.spec import Rule, ec2, severities
+from ami_guard.rules.spec import Rule, Undecided, ec2, severities
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ami_guard.config import Policy
     from ami_guard.events.calls import ApiCall
     from ami_guard.events.images import NewImage
     from ami_guard.events.principals import Principals
+    from ami_guard.sweep.facts import RegionPosture
 
 
 COPY_TAGS_MISSING = "copy-tags-missing"
@@ -178,6 +181,46 @@ def copy_untrusted_image(
     )
 
 
+def copies_lacking_tags_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding | Undecided]:
+    """Owned copies that lack user tags their source has (EC2 shows a source's tags to its owner only)."""
+    for image in posture.images:
+        if not image.is_copy:
+            continue
+        source = posture.sources.get(image.source_image_id or "")
+        if source is None:
+            yield Undecided(COPY_TAGS_MISSING, f"source {image.source_image_id} of copy {image.image_id} not read")
+            continue
+        if source.owner_id != posture.account:
+            yield Undecided(
+                COPY_TAGS_MISSING,
+                f"source {image.source_image_id} of copy {image.image_id} is owned by {source.owner_id}: EC2 shows "
+                "its tags to its owner only",
+            )
+            continue
+        lacking = {key: value for key, value in user_tags(source.tags).items() if key not in image.tags}
+        if not lacking:
+            continue
+        yield _finding(
+            COPY_TAGS_MISSING,
+            title=f"AMI copy {image.image_id} in {posture.region} lacks the tags of {image.source_image_id}",
+            description=(
+                f"The posture sweep found copy {image.image_id} of AMI {image.source_image_id} "
+                f"({image.source_region}) without {len(lacking)} of its source's tag(s): CopyImage does not copy "
+                "tags unless asked to."
+            ),
+            resources=(
+                Resource("image", image.image_id, posture.region, posture.account),
+                Resource("image", source.image_id, source.region, posture.account),
+            ),
+            evidence={
+                "sourceImageId": image.source_image_id,
+                "sourceRegion": image.source_region,
+                "lostTags": lacking,
+            },
+            recommendation="Copy the tags from the source, or keep amiGuard.copyTags on to have them restored.",
+        )
+
+
 RULES = (
     Rule(
         COPY_TAGS_MISSING,
@@ -188,6 +231,7 @@ RULES = (
         "`ami-guard:source-region` on the copy and its snapshots, only when EC2 says the image is the account's "
         "copy of that source; never overwriting a tag the copy or a snapshot has (each checked on its own), never "
         "past EC2's 50 tags (the alert names what did not fit)",
+        sweep=copies_lacking_tags_now,
     ),
     Rule(
         COPY_PERMISSIONS_NOT_COPIED,

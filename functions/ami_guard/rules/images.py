@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ami_guard.findings import Finding, Severity
+from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import PARAVIRTUAL
 from ami_guard.rules.common import image as _image
@@ -13,9 +13,12 @@ from ami_guard.rules.common import who as _who
 from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ami_guard.config import Policy
     from ami_guard.events.calls import ApiCall
     from ami_guard.events.images import NewImage
+    from ami_guard.sweep.facts import OwnedImage, RegionPosture
 
 
 IMAGE_PARAVIRTUAL = "image-paravirtual"
@@ -83,6 +86,45 @@ def missing_required_tags(call: ApiCall, image: NewImage, tags: Mapping[str, str
     )
 
 
+# --- what the posture sweep finds standing ---------------------------------------------------------------------
+
+
+def _owned(posture: RegionPosture, image: OwnedImage) -> tuple[Resource, ...]:
+    return (Resource("image", image.image_id, posture.region, posture.account),)
+
+
+def images_paravirtual_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding]:
+    for image in posture.images:
+        if (image.virtualization_type or "").lower() == PARAVIRTUAL:
+            yield _finding(
+                IMAGE_PARAVIRTUAL,
+                title=f"AMI {image.image_id} is paravirtual in {posture.region}",
+                description=(
+                    f"The posture sweep found AMI {image.image_id} ({image.name or 'no name'}) registered as "
+                    "paravirtual: it runs only on previous-generation instance types, without enhanced networking."
+                ),
+                resources=_owned(posture, image),
+                evidence={"virtualizationType": image.virtualization_type, "name": image.name},
+                recommendation="Rebuild it as HVM and deregister this one when nothing launches it any more.",
+            )
+
+
+def images_instance_store_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding]:
+    for image in posture.images:
+        if (image.root_device_type or "").lower() == "instance-store":
+            yield _finding(
+                IMAGE_INSTANCE_STORE,
+                title=f"AMI {image.image_id} is instance-store-backed in {posture.region}",
+                description=(
+                    f"The posture sweep found AMI {image.image_id} ({image.name or 'no name'}) backed by instance "
+                    "store: it stores its full size in S3, and its instances cannot be stopped."
+                ),
+                resources=_owned(posture, image),
+                evidence={"rootDeviceType": image.root_device_type, "name": image.name},
+                recommendation="Prefer EBS-backed AMIs: register from an EBS snapshot, or create from an EBS instance.",
+            )
+
+
 RULES = (
     Rule(
         IMAGE_PARAVIRTUAL,
@@ -90,12 +132,14 @@ RULES = (
         ec2("RegisterImage"),
         "a successful RegisterImage registers a paravirtual AMI, including when `virtualizationType` was omitted (the "
         "API default)",
+        sweep=images_paravirtual_now,
     ),
     Rule(
         IMAGE_INSTANCE_STORE,
         Severity.LOW,
         ec2("RegisterImage"),
         "a successful RegisterImage registers an instance-store-backed AMI (S3 manifest, no EBS root)",
+        sweep=images_instance_store_now,
     ),
     Rule(
         IMAGE_MISSING_REQUIRED_TAGS,

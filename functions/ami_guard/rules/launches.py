@@ -13,16 +13,20 @@ from ami_guard.rules.common import who as _who
 from ami_guard.rules.spec import Rule, ec2, severities
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ami_guard.config import Policy
     from ami_guard.events.calls import ApiCall
     from ami_guard.events.run_instances import Launch
     from ami_guard.instance_types import InstanceTypeInfo
+    from ami_guard.sweep.facts import RegionPosture
 
 
 LAUNCH_VIRTUALIZATION_MISMATCH = "launch-virtualization-mismatch"
 LAUNCH_PARAVIRTUAL = "launch-paravirtual"
 LAUNCH_PREVIOUS_GENERATION = "launch-previous-generation"
 LAUNCH_UNTRUSTED_IMAGE = "launch-untrusted-image"
+INSTANCE_PARAVIRTUAL = "instance-paravirtual"
 
 
 def _finding(rule_id: str, **fields: Any) -> Finding:
@@ -166,6 +170,27 @@ def launch_untrusted_image(
     )
 
 
+def instances_paravirtual_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding]:
+    """Running instances on paravirtual virtualization (found by the sweep only: no single call makes one)."""
+    for instance in posture.instances:
+        yield _finding(
+            INSTANCE_PARAVIRTUAL,
+            title=f"Instance {instance.instance_id} runs paravirtual in {posture.region}",
+            description=(
+                f"The posture sweep found instance {instance.instance_id} ({instance.instance_type or 'type unknown'}, "
+                f"AMI {instance.image_id or 'unknown'}) running on paravirtual virtualization: a previous-generation "
+                "type, without enhanced networking, on hardware AWS retires first."
+            ),
+            resources=(Resource("instance", instance.instance_id, posture.region, posture.account),),
+            evidence={
+                "instanceType": instance.instance_type,
+                "imageId": instance.image_id,
+                "launchTime": instance.launch_time,
+            },
+            recommendation="Move the workload to an HVM AMI on a current-generation instance type.",
+        )
+
+
 RULES = (
     Rule(
         LAUNCH_VIRTUALIZATION_MISMATCH,
@@ -191,6 +216,13 @@ RULES = (
         "a successful RunInstances of an AMI whose owner (from DescribeImages, cached per image) is not the account, "
         "a trusted account or in `trustedImageOwners` (account ids, `amazon`, `aws-marketplace`); off while that "
         "list is empty",
+    ),
+    Rule(
+        INSTANCE_PARAVIRTUAL,
+        Severity.LOW,
+        (),
+        "the posture sweep finds a running instance on paravirtual virtualization (no event raises it)",
+        sweep=instances_paravirtual_now,
     ),
 )
 SEVERITY = severities(RULES)

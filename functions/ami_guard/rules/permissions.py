@@ -9,12 +9,15 @@ from ami_guard.findings import Finding, Resource, Severity
 from ami_guard.rules import common
 from ami_guard.rules.common import image as _image
 from ami_guard.rules.common import who as _who
-from ami_guard.rules.spec import Rule, ec2, severities
+from ami_guard.rules.spec import Rule, Undecided, ec2, severities
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ami_guard.config import Policy
     from ami_guard.events.calls import ApiCall
     from ami_guard.events.permissions import PermissionChange
+    from ami_guard.sweep.facts import RegionPosture
 
 
 AMI_PUBLIC = "ami-public"
@@ -140,6 +143,97 @@ def _snapshot(call: ApiCall, snapshot_id: str | None) -> tuple[Resource, ...]:
     return (Resource("snapshot", snapshot_id, call.region, call.account),) if snapshot_id else ()
 
 
+# --- what the posture sweep finds standing ---------------------------------------------------------------------
+
+
+def images_public_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding]:
+    for image in posture.images:
+        if image.public or (image.launch_permissions is not None and image.launch_permissions.public):
+            yield _finding(
+                AMI_PUBLIC,
+                title=f"AMI {image.image_id} is public in {posture.region}",
+                description=(
+                    f"The posture sweep found AMI {image.image_id} ({image.name or 'no name'}) launchable by every AWS "
+                    "account: anyone can launch it and read its snapshots' data."
+                ),
+                resources=(Resource("image", image.image_id, posture.region, posture.account),),
+                evidence={"public": True, "name": image.name},
+                recommendation=(
+                    f"Make it private (aws ec2 modify-image-attribute --image-id {image.image_id} --launch-permission "
+                    "'Remove=[{Group=all}]') and keep AMI block public access on."
+                ),
+            )
+
+
+def images_shared_untrusted_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding | Undecided]:
+    for image in posture.images:
+        if image.public:
+            continue  # ami-public says it; a public image's other shares are not read
+        if image.launch_permissions is None:
+            yield Undecided(AMI_SHARED_UNTRUSTED, f"launch permissions of {image.image_id} not read")
+            continue
+        untrusted = untrusted_principals(image.launch_permissions, policy, posture.account)
+        if not untrusted:
+            continue
+        names = ", ".join(untrusted.named)
+        yield _finding(
+            AMI_SHARED_UNTRUSTED,
+            title=f"AMI {image.image_id} is shared with untrusted {names} in {posture.region}",
+            description=f"The posture sweep found AMI {image.image_id} launchable by {names}, not trusted.",
+            resources=(Resource("image", image.image_id, posture.region, posture.account),),
+            evidence={"launchPermissions": image.launch_permissions.as_dict(), "untrusted": untrusted.as_dict()},
+            recommendation=(
+                "If the share is intended, add the account or organization to amiGuard.trustedAccounts / "
+                "trustedOrganizations; otherwise remove the launch permission."
+            ),
+        )
+
+
+def snapshots_public_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding]:
+    for snapshot in posture.snapshots:
+        permissions = snapshot.create_volume_permissions
+        if snapshot.public or (permissions is not None and permissions.public):
+            yield _finding(
+                SNAPSHOT_PUBLIC,
+                title=f"Snapshot {snapshot.snapshot_id} is public in {posture.region}",
+                description=(
+                    f"The posture sweep found snapshot {snapshot.snapshot_id} restorable by every AWS account: anyone "
+                    "can create a volume from it and read its data."
+                ),
+                resources=(Resource("snapshot", snapshot.snapshot_id, posture.region, posture.account),),
+                evidence={"public": True, "volumeSize": snapshot.volume_size},
+                recommendation=(
+                    f"Make it private (aws ec2 modify-snapshot-attribute --snapshot-id {snapshot.snapshot_id} "
+                    "--attribute createVolumePermission --operation-type remove --group-names all) and turn on "
+                    "EBS snapshot block public access."
+                ),
+            )
+
+
+def snapshots_shared_untrusted_now(posture: RegionPosture, policy: Policy) -> Iterator[Finding | Undecided]:
+    for snapshot in posture.snapshots:
+        if snapshot.public:
+            continue
+        if snapshot.create_volume_permissions is None:
+            yield Undecided(SNAPSHOT_SHARED_UNTRUSTED, f"create-volume permissions of {snapshot.snapshot_id} not read")
+            continue
+        untrusted = untrusted_principals(snapshot.create_volume_permissions, policy, posture.account)
+        if not untrusted:
+            continue
+        names = ", ".join(untrusted.named)
+        yield _finding(
+            SNAPSHOT_SHARED_UNTRUSTED,
+            title=f"Snapshot {snapshot.snapshot_id} is shared with untrusted {names} in {posture.region}",
+            description=f"The posture sweep found snapshot {snapshot.snapshot_id} restorable by {names}, not trusted.",
+            resources=(Resource("snapshot", snapshot.snapshot_id, posture.region, posture.account),),
+            evidence={
+                "createVolumePermissions": snapshot.create_volume_permissions.as_dict(),
+                "untrusted": untrusted.as_dict(),
+            },
+            recommendation="Remove the permission unless intended; if intended, add the account to trustedAccounts.",
+        )
+
+
 RULES = (
     Rule(
         AMI_PUBLIC,
@@ -147,6 +241,7 @@ RULES = (
         ec2("ModifyImageAttribute"),
         'a successful ModifyImageAttribute adds launch permission `{"group": "all"}`',
         "with `remediate`: removes `all`, re-reads the permissions, reports both",
+        sweep=images_public_now,
     ),
     Rule(
         AMI_SHARED_UNTRUSTED,
@@ -155,6 +250,7 @@ RULES = (
         "a successful ModifyImageAttribute adds a `userId`, `organizationArn` or `organizationalUnitArn` that is not "
         "trusted",
         "with `remediate`: removes exactly those principals, never trusted ones",
+        sweep=images_shared_untrusted_now,
     ),
     Rule(
         AMI_SHARE_DENIED,
@@ -167,12 +263,14 @@ RULES = (
         Severity.CRITICAL,
         ec2("ModifySnapshotAttribute"),
         "a successful ModifySnapshotAttribute adds create-volume permission for `all`",
+        sweep=snapshots_public_now,
     ),
     Rule(
         SNAPSHOT_SHARED_UNTRUSTED,
         Severity.HIGH,
         ec2("ModifySnapshotAttribute"),
         "a successful ModifySnapshotAttribute adds an untrusted `userId`",
+        sweep=snapshots_shared_untrusted_now,
     ),
 )
 SEVERITY = severities(RULES)

@@ -13,13 +13,14 @@ its domain's engine module evaluates it (`ami_guard.engine.<domain>.BY_EVENT`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ami_guard.config import Policy
     from ami_guard.events.calls import ApiCall
     from ami_guard.findings import Finding, Severity
+    from ami_guard.sweep.facts import RegionPosture
 
 EC2 = "ec2.amazonaws.com"
 RECYCLE_BIN = "rbin.amazonaws.com"
@@ -44,6 +45,18 @@ class Rule(NamedTuple):
     """What the guard does about it, for the rule table."""
     check: Callable[[ApiCall, Policy], Finding | None] | None = None
     """Decided from the record alone: the engine runs it on each call in `reads`."""
+    sweep: Callable[[RegionPosture, Policy], Iterable[Finding | Undecided]] | None = None
+    """The standing condition, over what the posture sweep read in one account and region: a finding per resource
+    that is exposed now (an Undecided where a fact could not be read). A rule with a sweep has a lifecycle: it is
+    alerted once while it stands and resolved when the sweep no longer finds it."""
+
+
+class Undecided(NamedTuple):
+    """A check the sweep could not decide for one resource, and why."""
+
+    rule_id: str
+    reason: str
+    cause: str = "lookup"
 
 
 def severities(rules: tuple[Rule, ...]) -> dict[str, Severity]:
