@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
+from bench import asset as bench_asset
 from stacks.components import bytecode, guard_function
 from tests.infra.conftest import HANDLERS, Synthesized
 
@@ -202,6 +204,19 @@ def test_a_changed_source_is_a_new_asset_with_new_bytecode(default_stack: Synthe
     assert edited != original
     # and the new asset's bytecode is that of the changed source
     assert b"CHANGED" in (edited_dir / "ami_guard" / "__pycache__" / "contract.cpython-313.pyc").read_bytes()
+
+
+def test_the_benchmark_measures_the_asset_the_synth_stages(default_stack: Synthesized, tmp_path: Path) -> None:
+    # Given the asset the template deploys and the one the benchmark builds (bytecode for its own Python)
+    python313()
+    staged = asset_dir(default_stack)
+    names = bench_asset.build(tmp_path / "bench.zip")
+
+    # Then they hold the same files, the benchmark's bytecode in place of 3.13's
+    tag = sys.implementation.cache_tag
+    assert sorted(name.replace(f".{tag}.pyc", ".cpython-313.pyc") for name in names) == sorted(
+        path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file()
+    )
 
 
 # --- finding the interpreter --------------------------------------------------------------------------------------
