@@ -1,55 +1,36 @@
-"""The function asset as `Code.from_asset` builds it: functions/ zipped without the stack's ASSET_EXCLUDES.
-
-The excludes are read from stacks/components/guard_function.py as written (importing it would start the CDK).
+"""The function asset as the synth stages it: functions/ without the stack's ASSET_EXCLUDES, with bytecode beside
+the source, made by the same functions as the synth's bundling (stacks/components/bytecode.py) and the same
+compileall options, for the interpreter that runs the benchmark. The synth compiles for Lambda's Python 3.13, whose
+bytecode another Python ignores; the benchmark's Python needs its own to measure what Lambda pays: a cold start that
+loads the asset's bytecode and compiles none of it.
 """
 
 from __future__ import annotations
 
-import ast
-import fnmatch
 import os
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
+from stacks.components import bytecode
+
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = ROOT / "functions"
-STACK_FILE = ROOT / "stacks" / "components" / "guard_function.py"
 
 
-def asset_excludes(stack_file: Path = STACK_FILE) -> tuple[str, ...]:
-    for node in ast.parse(stack_file.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "ASSET_EXCLUDES" for t in node.targets
-        ):
-            value = ast.literal_eval(node.value)
-            return tuple(str(pattern) for pattern in value)
-    raise LookupError(f"ASSET_EXCLUDES not found in {stack_file}")
-
-
-def excluded(relative: str, patterns: tuple[str, ...]) -> bool:
-    """The CDK's glob excludes: `**/` matches any number of directories, including none."""
-    parts = relative.split("/")
-    for pattern in patterns:
-        if pattern.startswith("**/"):
-            tail = pattern[3:]
-            if any(fnmatch.fnmatchcase("/".join(parts[i:]), tail) for i in range(len(parts))):
-                return True
-        elif fnmatch.fnmatchcase(relative, pattern):
-            return True
-    return False
-
-
-def build(zip_path: Path, source: Path = FUNCTIONS_DIR) -> list[str]:
-    """Zip `source` as the stack ships it; returns the archived paths."""
-    patterns = asset_excludes()
+def build(zip_path: Path, source: Path = FUNCTIONS_DIR, python: str = sys.executable) -> list[str]:
+    """Zip `source` as the synth stages it, bytecode compiled by `python`; returns the archived paths."""
     names: list[str] = []
-    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for directory, subdirectories, files in os.walk(source):
-            base = Path(directory).relative_to(source).as_posix()
-            prefix = "" if base == "." else base + "/"
-            subdirectories[:] = sorted(d for d in subdirectories if not excluded(prefix + d, patterns))
-            for name in sorted(files):
-                if not excluded(prefix + name, patterns):
-                    archive.write(Path(directory) / name, prefix + name)
-                    names.append(prefix + name)
+    with tempfile.TemporaryDirectory(prefix="ami-guard-asset-") as staging:
+        staged = Path(staging)
+        bytecode.build(python, source, staged)
+        with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+            for directory, subdirectories, files in os.walk(staged):
+                subdirectories.sort()
+                for name in sorted(files):
+                    path = Path(directory) / name
+                    relative = path.relative_to(staged).as_posix()
+                    archive.write(path, relative)
+                    names.append(relative)
     return names

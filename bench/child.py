@@ -5,9 +5,12 @@ the named clients and parses the event; `warm` handles one cold event, then time
 The clock starts after the interpreter and what a Lambda runtime has loaded before it calls a handler (json, os,
 sys, time, logging with a handler on the root logger) and before anything the measured code needs: the AWS seam,
 boto3, the handler module. Two clocks: the wall clock (what Lambda bills) and this process's CPU time (the same
-work without the time spent waiting for a core that a neighbour holds). `from_source` sorts the code_dir modules
-by whether their bytecode was there: bench.run runs children with PYTHONDONTWRITEBYTECODE=1 on an asset that has
-none, as on Lambda (the asset ships no bytecode, /var/task is read-only), so each one is compiled in the run.
+work without the time spent waiting for a core that a neighbour holds). `loaded` sorts the code_dir modules by
+whether they were loaded from bytecode (an unchecked-hash pyc of this interpreter beside the source: importlib loads
+it without reading the source) or compiled in the run. bench.run runs children with PYTHONDONTWRITEBYTECODE=1, as
+on Lambda (/var/task is read-only): our asset ships its bytecode (bench/asset.py), Cloud Custodian's none. With
+`audit` in the spec, an audit hook records every compile of a code_dir file (not in timed runs: a Python audit
+hook is called for each of thousands of events).
 Stdlib only at module level: this runs in both benchmark environments.
 """
 
@@ -52,6 +55,9 @@ def main() -> None:
     logging.getLogger().addHandler(logging.StreamHandler(sys.stdout))  # as Lambda's runtime does
     sys.path.insert(0, spec["code_dir"])
     os.chdir(spec.get("cwd") or spec["code_dir"])
+    compiled_files: list[str] = []
+    if spec.get("audit"):
+        _record_compiles(spec["code_dir"], compiled_files)
     started = time.perf_counter()
     started_cpu = time.process_time()
 
@@ -77,7 +83,8 @@ def main() -> None:
     out = {
         "ms": elapsed_ms,
         "cpu_ms": cpu_ms,
-        "from_source": _from_source(spec["code_dir"]),
+        "loaded": _loaded(spec["code_dir"]),
+        "compiled_files": sorted(set(compiled_files)) if spec.get("audit") else None,
         "result": result,
         "code_file": code_file,
         "clients": list(log.clients),
@@ -94,14 +101,36 @@ def main() -> None:
         json.dump(out, f, default=str)
 
 
-def _from_source(code_dir: str) -> dict[str, list[str]]:
-    """The modules imported from code_dir, by whether their bytecode was on disk (else compiled in this process)."""
+def _record_compiles(code_dir: str, compiled: list[str]) -> None:
+    """Record each file under code_dir that builtins.compile is called on: importlib calls it for a module whose
+    bytecode it cannot use, never for one it loads from a pyc."""
+    prefix = os.path.join(code_dir, "")
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "compile" and isinstance(args[1], str) and args[1].startswith(prefix):
+            compiled.append(os.path.relpath(args[1], code_dir))
+
+    sys.addaudithook(hook)
+
+
+def _loaded(code_dir: str) -> dict[str, list[str]]:
+    """The modules imported from code_dir, by how: from bytecode (a pyc of this interpreter in unchecked-hash mode
+    beside the source, which importlib loads without looking at the source) or else compiled in this process."""
+    import importlib.util
+
     out: dict[str, list[str]] = {"compiled": [], "bytecode": []}
+    prefix = os.path.join(code_dir, "")
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None) or ""
         cached = getattr(module, "__cached__", None)
-        if path.startswith(code_dir) and path.endswith(".py"):
-            out["bytecode" if cached and os.path.exists(cached) else "compiled"].append(name)
+        if not (path.startswith(prefix) and path.endswith(".py")):
+            continue
+        header = b""
+        if cached and os.path.exists(cached):
+            with open(cached, "rb") as f:
+                header = f.read(8)
+        unchecked = header[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(header[4:8], "little") == 0b01
+        out["bytecode" if unchecked else "compiled"].append(name)
     return {key: sorted(names) for key, names in out.items()}
 
 

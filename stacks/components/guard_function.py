@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import jsii
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, BundlingOptions, Duration, ILocalBundling, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -14,20 +14,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ami_guard import contract
+from stacks.components import bytecode
+from stacks.components.bytecode import ASSET_EXCLUDES
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 """The one code asset: handler strings are relative to it, exactly as pytest imports them."""
-
-ASSET_EXCLUDES = (
-    "**/__pycache__",
-    "**/*.pyc",
-    "**/*.egg-info",
-    "**/.mypy_cache",
-    "**/.pytest_cache",
-    "**/.ruff_cache",
-    "**/.hypothesis",
-    "**/.DS_Store",
-)
 
 # Powertools for AWS Lambda (Python) public layer numbers, per library version, each from a public source.
 # 3.23.0 -> 27: aws-powertools/powertools-lambda-python issue #7689 (2025-11-15) observes
@@ -57,6 +48,49 @@ def powertools_layer_arn(stack: Stack) -> str:
     return (
         f"arn:{stack.partition}:lambda:{stack.region}:{POWERTOOLS_LAYER_ACCOUNT}:"
         f"layer:{POWERTOOLS_LAYER_NAME}:{POWERTOOLS_LAYER_VERSION}"
+    )
+
+
+@jsii.implements(ILocalBundling)
+class CompiledAsset:
+    """Local bundling of functions/: the source without ASSET_EXCLUDES, and its bytecode for the runtime's Python.
+
+    Always local: it is made only when a CPython 3.13 was found, so the bundling image (the runtime's own) is never
+    pulled and Docker is never needed. The CDK calls it with the directory to fill (then renamed to the asset).
+    """
+
+    def __init__(self, python: str, source: Path) -> None:
+        self.python = python
+        self.source = source
+
+    def try_bundle(self, output_dir: str, *args: object, **kwargs: object) -> bool:
+        """Called with the directory to fill and the BundlingOptions (positional or as keywords: unused)."""
+        bytecode.build(self.python, self.source, Path(output_dir))
+        return True
+
+
+def function_code(source: Path = FUNCTIONS_DIR) -> lambda_.Code:
+    """functions/ with CPython 3.13 bytecode when this machine has a 3.13 (stacks/components/bytecode.py), else the
+    source alone, said once on stderr: then every cold start compiles it.
+
+    The asset hash is the CDK's SOURCE hash (its default, also with bundling): a SHA-256 of the fingerprint of
+    functions/ without the excludes and of the bundling options. A changed source is a new asset, compiled again (no
+    stale bytecode can ship); the same source is the same asset, bundled once per cdk.out. The options' environment
+    is passed to no container (the bundling is always local): it names the recipe, Python 3.13 and the compileall
+    options, so that a change of either is a new asset too.
+    """
+    python = bytecode.interpreter()
+    if python is None:
+        bytecode.warn_missing_once()
+        return lambda_.Code.from_asset(str(source), exclude=list(ASSET_EXCLUDES))
+    return lambda_.Code.from_asset(
+        str(source),
+        exclude=list(ASSET_EXCLUDES),
+        bundling=BundlingOptions(
+            image=RUNTIME.bundling_image,
+            local=CompiledAsset(python.path, source),
+            environment={"AMIGUARD_BYTECODE": bytecode.recipe()},
+        ),
     )
 
 
@@ -148,7 +182,7 @@ class GuardFunction(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=handler,
-            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=list(ASSET_EXCLUDES)),
+            code=function_code(),
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_layer_arn(stack))],
             memory_size=MEMORY_SIZE_MB,
             timeout=Duration.seconds(TIMEOUT_SECONDS),
