@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ami_guard import contract
 from ami_guard.events import ApiCall
 from ami_guard.findings import Finding
 
@@ -44,7 +45,9 @@ if TYPE_CHECKING:  # what __getattr__ below provides from alerts_oversize, for t
     from ami_guard.alerts_oversize import TIGHT as TIGHT
     from ami_guard.alerts_oversize import full_finding_log as full_finding_log
 
-SCHEMA = "ami-guard/alert/v1"
+SCHEMA = "ami-guard/alert/v2"
+"""v2 = v1 plus `status` ("open" / "resolved") and `origin` ("event" / "sweep"): docs/alerts.md says what a v1
+consumer sees."""
 SUBJECT_MAX = 99  # SNS: "must be less than 100 characters"
 SNS_LIMIT_BYTES = 262_144  # SNS: message and message attributes together, UTF-8, at most 256 KiB
 PUBLISH_BUDGET_BYTES = SNS_LIMIT_BYTES - 16_384  # headroom for anything SNS counts that we do not
@@ -267,6 +270,8 @@ def document(
         "schema": SCHEMA,
         "rule_id": finding.rule_id,
         "severity": finding.severity.name,
+        "status": finding.status,
+        "origin": "sweep" if call.event_source == contract.SWEEP_SOURCE else "event",
         "title": b.prose(finding.title, "title", limits.title, long_values),
         "description": b.prose(finding.description, "description", limits.prose, long_values),
         "account": b.optional(call.account, "account", limits.ident),
@@ -330,6 +335,7 @@ def _render(
     attributes = {
         "severity": finding.severity.name,
         "rule_id": finding.rule_id,
+        "status": finding.status,
         "account": _attribute(call.account or "unknown"),
         "region": _attribute(call.region),
     }
@@ -480,6 +486,10 @@ def email_text(doc: dict[str, Any], more_values: Iterable[str] = ()) -> str:
         from ami_guard.alerts_oversize import _shortened
 
         lines += [SHORTENED_SECTION, *_shortened(truncated), ""]
+    swept = doc["origin"] == "sweep"
+    if swept:  # found standing by the posture sweep: no call, so nobody to name
+        who = "the posture sweep: the change that made this predates the guard, or was not seen as it happened"
+        via = ""
     lines += [SECTIONS[0], f"  {_prose(doc['description'], values)}", "", SECTIONS[1], f"  {who}"]
     if via:
         lines.append(f"  {via}")
@@ -490,7 +500,14 @@ def email_text(doc: dict[str, Any], more_values: Iterable[str] = ()) -> str:
         lines.append(f"  in account {account}, region {quoted(doc['region'])}")
     when = quoted(event["time"]) if event["time"] else "unknown time"
     request = quoted(event["request_id"]) if event["request_id"] else "none"
-    lines += ["", SECTIONS[2], f"  {when}: {quoted(event['name'])} (event {quoted(event['id'])}, request {request})"]
+    if swept:
+        lines += ["", SECTIONS[2], f"  {when}: posture sweep (run {quoted(event['id'])})"]
+    else:
+        lines += [
+            "",
+            SECTIONS[2],
+            f"  {when}: {quoted(event['name'])} (event {quoted(event['id'])}, request {request})",
+        ]
     if event["error_code"]:
         message = f": {quoted(event['error_message'])}" if event["error_message"] else ""
         lines.append(f"  The call failed: {quoted(event['error_code'])}{message}")

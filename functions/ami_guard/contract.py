@@ -36,6 +36,11 @@ ENV_TRUSTED_IMAGE_OWNERS = "AMI_GUARD_TRUSTED_IMAGE_OWNERS"
 ENV_ORGANIZATION = "AMI_GUARD_ORGANIZATION"
 ENV_TRUST_OWN_ORGANIZATION = "AMI_GUARD_TRUST_OWN_ORGANIZATION"
 
+# The posture sweep: its findings are "observed" by the sweep, not made by a call; their alert's event names the
+# sweep's run (alert `origin: "sweep"`).
+SWEEP_SOURCE = "ami-guard.sweep"
+SWEEP_EVENT_NAME = "PostureSweep"
+
 POWERTOOLS_SERVICE_NAME = "ami-guard"
 METRICS_NAMESPACE = "AmiGuard"
 

@@ -176,6 +176,8 @@ class Finding(NamedTuple):
     evidence: Mapping[str, Any] = _NO_EVIDENCE
     recommendation: str = ""
     action: dict[str, Any] | None = None
+    status: str = "open"
+    """"open", or "resolved": the posture sweep no longer finds a standing finding it (or an event) alerted on."""
 
     def with_action(self, action: dict[str, Any]) -> Finding:
         return self._replace(action=action)

@@ -51,7 +51,13 @@ def test_public_ami_is_remediated_and_the_alert_says_what_was_removed(account: A
     assert public["Subject"] == f"[CRITICAL] AMI {image} made public in {r.REGION} ({r.ACCOUNT})"
     assert len(public["Subject"]) < 100
     attributes = {k: v["Value"] for k, v in public["MessageAttributes"].items()}
-    assert attributes == {"severity": "CRITICAL", "rule_id": "ami-public", "account": r.ACCOUNT, "region": r.REGION}
+    assert attributes == {
+        "severity": "CRITICAL",
+        "rule_id": "ami-public",
+        "status": "open",
+        "account": r.ACCOUNT,
+        "region": r.REGION,
+    }
     body = json.loads(public["Message"])
     assert body["rule_id"] == "ami-public" and body["severity"] == "CRITICAL"
     assert body["actor"]["arn"] == r.ROLE_ARN and body["actor"]["source_ip"] == "203.0.113.7"

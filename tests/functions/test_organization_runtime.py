@@ -264,6 +264,7 @@ def test_a_share_outside_the_organization_is_raised_and_removed_in_the_member_ac
     assert attributes == {
         "severity": "HIGH",
         "rule_id": "ami-shared-untrusted",
+        "status": "open",
         "account": org.member,
         "region": r.REGION,
         "account_name": "Production",

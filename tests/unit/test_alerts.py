@@ -82,9 +82,11 @@ def test_sns_message_has_json_default_and_text_email() -> None:
     assert alert.attributes == {
         "severity": "CRITICAL",
         "rule_id": "ami-public",
+        "status": "open",
         "account": r.ACCOUNT,
         "region": r.REGION,
     }
+    assert (document["schema"], document["status"], document["origin"]) == ("ami-guard/alert/v2", "open", "event")
 
 
 # --- console links and ARNs ---------------------------------------------------------------------------
