@@ -25,6 +25,14 @@ _CONTROL = r"[\x00-\x1f\x7f]"
 _ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
 _OU_ID = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
 _REGION = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
+# EventBridge Scheduler: rate(<value> <unit>), the unit singular for 1 and plural otherwise; cron(<six fields>), with
+# each field's documented characters, and `?` in the day-of-month or the day-of-week field.
+_RATE = r"rate\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9]\d{1,8}) (?:minutes|hours|days))\)"
+_CRON = (
+    r"cron\((?P<minutes>[0-9,*/-]+) (?P<hours>[0-9,*/-]+) (?P<day_of_month>[0-9,*?/LW-]+) "
+    r"(?P<month>[0-9A-Za-z,*/-]+) (?P<day_of_week>[0-9A-Za-z,*?/L#-]+) (?P<year>[0-9,*/-]+)\)"
+)
+DEFAULT_SWEEP_SCHEDULE = "rate(1 day)"
 
 KNOWN_KEYS = (
     "trustedAccounts",
@@ -38,6 +46,7 @@ KNOWN_KEYS = (
     "organization",
     "trustOwnOrganization",
     "trustedImageOwners",
+    "sweepSchedule",
 )
 ORGANIZATION_KEYS = ("organizationId", "hubAccount", "hubRegion", "regions", "organizationalUnits")
 
@@ -73,6 +82,9 @@ class Policy(NamedTuple):
     trusted_image_owners: frozenset[str] = frozenset()
     """Whose AMIs may be launched and copied besides the account's and the trusted accounts': account ids and the
     aliases `amazon`, `aws-marketplace`. Empty: launch-untrusted-image and copy-untrusted-image are off."""
+    sweep_schedule: str | None = DEFAULT_SWEEP_SCHEDULE
+    """When the deployed posture sweep runs (an EventBridge Scheduler expression); None: no sweep is deployed.
+    A deployment setting only: the functions are not given it (to_environment leaves it out)."""
 
     def is_trusted_image_owner(self, owner_id: str | None, alias: str | None, account: str | None) -> bool:
         """An AMI owned by the account, a trusted account, or an owner (or alias) in trustedImageOwners."""
@@ -133,6 +145,7 @@ def parse_policy(block: Any) -> Policy:
         organization=organization,
         trust_own_organization=trust_own,
         trusted_image_owners=frozenset(_strings(block, "trustedImageOwners", _check_image_owner)),
+        sweep_schedule=_sweep_schedule(block.get("sweepSchedule", DEFAULT_SWEEP_SCHEDULE)),
     )
 
 
@@ -319,6 +332,24 @@ def _topic_arn(value: Any) -> str | None:
             f"operationsTopicArn: {value!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
         )
     return value
+
+
+def _sweep_schedule(value: Any) -> str | None:
+    """An EventBridge Scheduler rate(...) or cron(...) expression, or None (JSON null): no sweep."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if re.fullmatch(_RATE, value):
+            return value
+        cron = re.fullmatch(_CRON, value)
+        if cron is not None and "?" in (cron["day_of_month"], cron["day_of_week"]):
+            return value
+    raise ConfigError(
+        f"sweepSchedule: {value!r} is not an EventBridge Scheduler expression: rate(<n> <unit>) with minute, hour or "
+        "day for 1 and minutes, hours or days above (rate(1 day), rate(12 hours)), or cron(<minutes> <hours> "
+        "<day-of-month> <month> <day-of-week> <year>) with ? in day-of-month or day-of-week (cron(0 6 * * ? *)); "
+        "null turns the sweep off"
+    )
 
 
 def _severity(value: Any) -> Severity:

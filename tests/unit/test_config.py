@@ -178,3 +178,78 @@ def test_organization_survives_the_environment_round_trip() -> None:
     env = to_environment(policy)
     assert from_environment(env) == policy
     assert contract.ENV_ORGANIZATION not in to_environment(parse_policy({}))
+
+
+# --- sweepSchedule: when the deployed posture sweep runs ---------------------------------------------------------
+
+
+def test_the_sweep_runs_daily_unless_configured() -> None:
+    assert parse_policy({}).sweep_schedule == "rate(1 day)"
+    assert Policy().sweep_schedule == "rate(1 day)"
+
+
+def test_null_turns_the_sweep_off() -> None:
+    assert parse_policy({"sweepSchedule": None}).sweep_schedule is None
+    assert parse_policy(json.dumps({"sweepSchedule": None})).sweep_schedule is None
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "rate(1 day)",
+        "rate(1 hour)",
+        "rate(1 minute)",
+        "rate(12 hours)",
+        "rate(7 days)",
+        "rate(30 minutes)",
+        "cron(0 6 * * ? *)",
+        "cron(15 2 ? * MON-FRI *)",
+        "cron(0/30 8-17 ? * 2#1 2027)",
+        "cron(0 0 L * ? *)",
+        "cron(0 12 ? JAN,JUL 6L *)",
+    ],
+)
+def test_scheduler_expressions_are_kept_as_written(expression: str) -> None:
+    assert parse_policy({"sweepSchedule": expression}).sweep_schedule == expression
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "",
+        "daily",
+        "rate(1 days)",  # one takes the singular
+        "rate(2 day)",  # more the plural
+        "rate(0 days)",
+        "rate(-1 days)",
+        "rate(1.5 hours)",
+        "rate(1 week)",
+        "rate(1  day)",
+        " rate(1 day)",
+        "rate(1 day)\n",  # matched in full: `$` alone would let a trailing newline through
+        "RATE(1 day)",
+        "at(2027-01-01T00:00:00)",  # one-time: not a sweep schedule
+        "cron(0 6 * * *)",  # five fields: a Unix crontab, not EventBridge's six
+        "cron(0 6 * * * *)",  # neither day field is ?
+        "cron(0 6 * * ? * *)",
+        "cron(0 6 * * ? *) ",
+        "cron(0 6 * * ? $(id))",
+        "cron(0\t6 * * ? *)",
+    ],
+)
+def test_a_malformed_sweep_schedule_is_refused_naming_the_key_and_the_value(expression: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_policy({"sweepSchedule": expression})
+    assert str(caught.value).startswith(f"sweepSchedule: {expression!r} is not an EventBridge Scheduler expression")
+
+
+@pytest.mark.parametrize("value", [1, True, ["rate(1 day)"], {"rate": "1 day"}])
+def test_a_sweep_schedule_that_is_not_text_is_refused(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"^sweepSchedule: "):
+        parse_policy({"sweepSchedule": value})
+
+
+def test_the_sweep_schedule_is_a_deployment_setting_the_functions_are_not_given() -> None:
+    env = to_environment(parse_policy({"sweepSchedule": "rate(6 hours)"}))
+    assert env == to_environment(parse_policy({"sweepSchedule": None}))
+    assert not [value for value in env.values() if "rate(" in value]
