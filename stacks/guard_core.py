@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
-from aws_cdk import Acknowledgment, CfnOutput, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_sns as sns
 
@@ -25,6 +25,7 @@ from stacks.components.guard_alarms import GuardAlarms
 from stacks.components.guard_function import GuardFunction
 from stacks.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
 from stacks.components.idempotency_table import IdempotencyTable
+from stacks.components.posture_sweep import PostureSweep
 
 RUNTIME_PINNED = (
     "Pinned to python3.13 on purpose: the Powertools public layer attached to the function is built for python3.13 "
@@ -37,11 +38,27 @@ GUARDS = {
     "ImageGuard": (contract.IMAGE_HANDLER, "AMI Guard: checks newly registered, copied and created images"),
     "TamperGuard": (contract.TAMPER_HANDLER, "AMI Guard: reports changes to the guard's own resources"),
 }
+SWEEP = "SweepGuard"
+SWEEP_DESCRIPTION = "AMI Guard: sweeps an account-region for what is exposed now (posture sweep)"
+SWEEP_TIMEOUT = Duration.minutes(15)
+SWEEP_MEMORY_MB = 1024
+"""The sweep holds one account-region's facts (up to 100,000 snapshots and their attributes) and parses 1,000-item
+pages on up to AMI_GUARD_SWEEP_CONCURRENCY threads: four times the event guards' memory, and with it (Lambda
+allocates CPU in proportion) the CPU to parse pages while the threads wait on EC2."""
+SWEEP_CONCURRENCY = 8
+SWEEP_ROLES = ("SweepMachine", "SweepSchedule")
+"""The state machine's and the schedule's roles, named like the guards' (<stack>-<name>-<region>) and watched."""
 ROLE_NAME_MAX = 64
 REGION_NAME_MAX = 16
 """The longest region name the role names leave room for (ap-southeast-7 and us-gov-west-1 are 14 and 13)."""
 
 NOTHING: Mapping[str, Sequence[str]] = MappingProxyType({})
+SWEEP_TAMPER_CALLS: Mapping[str, Sequence[str]] = MappingProxyType(
+    {
+        contract.STATES_SOURCE: contract.STATE_MACHINE_TAMPER_EVENTS,
+        contract.SCHEDULER_SOURCE: contract.SCHEDULE_TAMPER_EVENTS,
+    }
+)
 
 
 class TamperWatch(NamedTuple):
@@ -98,7 +115,12 @@ class GuardCore:
         # IAM records role changes in us-east-1 only, and role names are global: each role is named
         # <stack>-<Guard>-<region>, so that the deployment in us-east-1 recognises the roles of the guard in any region.
         role_prefixes = {guard: contract.guard_role_prefix(stack.stack_name, guard) for guard in GUARDS}
-        for prefix in role_prefixes.values():
+        sweep_on = policy.sweep_schedule is not None
+        sweep_prefixes = {
+            name: contract.guard_role_prefix(stack.stack_name, name)
+            for name in ((SWEEP, *SWEEP_ROLES) if sweep_on else ())
+        }
+        for prefix in (*role_prefixes.values(), *sweep_prefixes.values()):
             if len(prefix) + REGION_NAME_MAX > ROLE_NAME_MAX:
                 raise ValueError(
                     f"stack name {stack.stack_name!r} is too long for the guard's role names "
@@ -119,6 +141,43 @@ class GuardCore:
                 environment=common_environment,
             )
         permission, launch, image, tamper = (guards[g] for g in GUARDS)
+
+        # The posture sweep (with a sweepSchedule only): a fifth function, invoked synchronously by its state
+        # machine, which its schedule starts. Apart from `guards`: no rule feeds it, and it takes no part in the
+        # guards' idempotency.
+        self.sweep: GuardFunction | None = None
+        self.posture_sweep: PostureSweep | None = None
+        sweep_watch: dict[str, tuple[str, ...]] = {}
+        if policy.sweep_schedule is not None:
+            sweep_name = f"{stack.stack_name}-Sweep"
+            self.sweep = GuardFunction(
+                stack,
+                SWEEP,
+                function_name=f"{stack.stack_name}-{SWEEP}",
+                role_name=f"{sweep_prefixes[SWEEP]}{stack.region}",
+                handler=contract.SWEEP_HANDLER,
+                description=SWEEP_DESCRIPTION,
+                environment={**common_environment, contract.ENV_SWEEP_CONCURRENCY: str(SWEEP_CONCURRENCY)},
+                memory_size_mb=SWEEP_MEMORY_MB,
+                timeout=SWEEP_TIMEOUT,
+                synchronous=True,
+            )
+            self.posture_sweep = PostureSweep(
+                stack,
+                "Sweep",
+                function=self.sweep.function,
+                schedule_expression=policy.sweep_schedule,
+                state_machine_name=sweep_name,
+                state_machine_role_name=f"{sweep_prefixes['SweepMachine']}{stack.region}",
+                schedule_name=sweep_name,
+                schedule_role_name=f"{sweep_prefixes['SweepSchedule']}{stack.region}",
+            )
+            sweep_watch = {
+                contract.ENV_WATCHED_FUNCTIONS: (f"{stack.stack_name}-{SWEEP}",),
+                contract.ENV_WATCHED_ROLE_PREFIXES: tuple(sweep_prefixes.values()),
+                contract.ENV_WATCHED_STATE_MACHINES: (sweep_name,),
+                contract.ENV_WATCHED_SCHEDULES: (sweep_name,),
+            }
 
         # The tamper guard watches everything else; the permission guard watches the tamper guard's own function,
         # rule, role and queue, so that no function is the only witness of a change to itself. Each role is watched
@@ -142,8 +201,9 @@ class GuardCore:
                 contract.ENV_WATCH_TRAILS: "true",
             },
         }
-        for key, added in tamper_watch.watched.items():
-            watch["TamperGuard"][key] = ",".join(filter(None, (watch["TamperGuard"].get(key), *added)))
+        for additions in (sweep_watch, tamper_watch.watched):
+            for key, added in additions.items():
+                watch["TamperGuard"][key] = ",".join(filter(None, (watch["TamperGuard"].get(key), *added)))
         for guard_name, variables in watch.items():
             for key, value in variables.items():
                 guards[guard_name].function.add_environment(key, value)
@@ -177,7 +237,7 @@ class GuardCore:
                 "TamperGuard",
                 "TamperRule",
                 "AMI Guard: changes to the guard's own resources and to trails",
-                tamper_pattern(extra=tamper_watch.calls),
+                tamper_pattern(extra={**tamper_watch.calls, **(SWEEP_TAMPER_CALLS if sweep_on else {})}),
                 tamper,
                 None,
             ),
@@ -202,7 +262,7 @@ class GuardCore:
                 event_bus=bus,
             )
 
-        grant_access(guards)
+        grant_access({**guards, **({SWEEP: self.sweep} if self.sweep is not None else {})})
 
         AlertPathWatch(
             stack,
@@ -223,6 +283,14 @@ class GuardCore:
             idempotency.grant(guard.role)
             GuardAlarms(stack, f"{name}Alarms", guard=guard, topic=alarm_topic, name_prefix=f"{alarm_prefix}{name}-")
             Validations.of(guard.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
+        if self.sweep is not None:
+            # Publishes its findings; reads and records open findings (no idempotency records: no delete).
+            alerts.grant_publish(self.sweep.role)
+            idempotency.grant_findings(self.sweep.role)
+            GuardAlarms(
+                stack, f"{SWEEP}Alarms", guard=self.sweep, topic=alarm_topic, name_prefix=f"{alarm_prefix}{SWEEP}-"
+            )
+            Validations.of(self.sweep.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
 
         self.guards = guards
         self.alerts = alerts
@@ -236,3 +304,6 @@ class GuardCore:
         CfnOutput(self.stack, "IdempotencyTableName", value=self.idempotency.table.table_name)
         for name, guard in self.guards.items():
             CfnOutput(self.stack, f"{name}FunctionName", value=guard.function.function_name)
+        if self.sweep is not None and self.posture_sweep is not None:
+            CfnOutput(self.stack, f"{SWEEP}FunctionName", value=self.sweep.function.function_name)
+            CfnOutput(self.stack, "SweepStateMachineArn", value=self.posture_sweep.state_machine.state_machine_arn)

@@ -58,7 +58,9 @@ class HubStack(Stack):
         member_roles = f"arn:{self.partition}:iam::*:role/{contract.member_role_prefix()}*"
 
         def grant_member_access(guards: Mapping[str, GuardFunction]) -> None:
-            for guard_name in ORGANIZATION_READERS:
+            # The sweep, when deployed, plans over the organization's accounts and sweeps each through its member role.
+            readers = (*ORGANIZATION_READERS, *(["SweepGuard"] if "SweepGuard" in guards else []))
+            for guard_name in readers:
                 role = guards[guard_name].role
                 wildcards = {"Resource::*": LIST_ACCOUNTS}
                 if guard_name in acting:

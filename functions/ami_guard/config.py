@@ -335,8 +335,11 @@ def _topic_arn(value: Any) -> str | None:
 
 
 def _sweep_schedule(value: Any) -> str | None:
-    """An EventBridge Scheduler rate(...) or cron(...) expression, or None (JSON null): no sweep."""
-    if value is None:
+    """An EventBridge Scheduler rate(...) or cron(...) expression; JSON null or false: no sweep.
+
+    false as well as null: the CDK hands the app its context objects without their null-valued keys (jsii drops
+    them), so in cdk.json only false reaches `cdk synth`; the CLI and `cdk -c amiGuard='{...}'` read null too."""
+    if value is None or value is False:
         return None
     if isinstance(value, str):
         if re.fullmatch(_RATE, value):
@@ -348,7 +351,7 @@ def _sweep_schedule(value: Any) -> str | None:
         f"sweepSchedule: {value!r} is not an EventBridge Scheduler expression: rate(<n> <unit>) with minute, hour or "
         "day for 1 and minutes, hours or days above (rate(1 day), rate(12 hours)), or cron(<minutes> <hours> "
         "<day-of-month> <month> <day-of-week> <year>) with ? in day-of-month or day-of-week (cron(0 6 * * ? *)); "
-        "null turns the sweep off"
+        "false (or null) turns the sweep off"
     )
 
 

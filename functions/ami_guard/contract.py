@@ -20,6 +20,9 @@ GUARD_DOMAINS: dict[str, tuple[str, ...]] = {
 PERMISSION_HANDLER = "ami_guard.handlers.permission_guard.lambda_handler"
 LAUNCH_HANDLER = "ami_guard.handlers.launch_guard.lambda_handler"
 IMAGE_HANDLER = "ami_guard.handlers.image_guard.lambda_handler"
+# The posture sweep (deployed only with amiGuard.sweepSchedule): run by its state machine, on its schedule.
+SWEEP_HANDLER = "ami_guard.handlers.sweep_guard.lambda_handler"
+ENV_SWEEP_CONCURRENCY = "AMI_GUARD_SWEEP_CONCURRENCY"  # optional; the sweep's bounded concurrency per account-region
 
 # Environment variable keys that carry the amiGuard configuration into the functions.
 ENV_TOPIC_ARN = "AMI_GUARD_TOPIC_ARN"
@@ -46,6 +49,8 @@ METRICS_NAMESPACE = "AmiGuard"
 
 CONTEXT_KEY = "amiGuard"
 ENV_IDEMPOTENCY_TABLE = "AMI_GUARD_IDEMPOTENCY_TABLE"
+# The table's global secondary index over the open findings of an account-region (partition `scope`, sort `id`).
+FINDINGS_INDEX = "scope-index"
 # The guard's own functions and rules that a function watches for tampering (comma-separated names).
 ENV_WATCHED_FUNCTIONS = "AMI_GUARD_WATCHED_FUNCTIONS"
 ENV_WATCHED_RULES = "AMI_GUARD_WATCHED_RULES"
@@ -120,6 +125,15 @@ ENV_WATCHED_ROLE_PREFIXES = "AMI_GUARD_WATCHED_ROLE_PREFIXES"  # "<stack>-<Guard
 ENV_WATCHED_QUEUES = "AMI_GUARD_WATCHED_QUEUES"  # queue names
 ENV_WATCHED_TABLES = "AMI_GUARD_WATCHED_TABLES"  # table names
 ENV_WATCH_TRAILS = "AMI_GUARD_WATCH_TRAILS"  # "true": every trail of the account counts
+
+# The posture sweep's state machine and schedule (deployed only with amiGuard.sweepSchedule): deleted or changed,
+# the sweep stops running or runs something else. Watched by the tamper guard by name.
+STATES_SOURCE = "states.amazonaws.com"
+SCHEDULER_SOURCE = "scheduler.amazonaws.com"
+STATE_MACHINE_TAMPER_EVENTS = ("DeleteStateMachine", "UpdateStateMachine")
+SCHEDULE_TAMPER_EVENTS = ("DeleteSchedule", "UpdateSchedule")
+ENV_WATCHED_STATE_MACHINES = "AMI_GUARD_WATCHED_STATE_MACHINES"  # state machine names
+ENV_WATCHED_SCHEDULES = "AMI_GUARD_WATCHED_SCHEDULES"  # schedule names (in the default schedule group)
 
 
 def guard_role_prefix(stack_name: str, guard: str) -> str:

@@ -48,6 +48,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             trails=_flag(contract.ENV_WATCH_TRAILS, env.get(contract.ENV_WATCH_TRAILS, "")),
             stack_sets=_names(env.get(contract.ENV_WATCHED_STACK_SETS, "")),
             buses=_names(env.get(contract.ENV_WATCHED_BUSES, "")),
+            state_machines=_names(env.get(contract.ENV_WATCHED_STATE_MACHINES, "")),
+            schedules=_names(env.get(contract.ENV_WATCHED_SCHEDULES, "")),
             home_account=policy.organization.hub_account if policy.organization is not None else None,
         ),
     )

@@ -37,6 +37,10 @@ class Watched(NamedTuple):
     """Organization mode, hub: the StackSet that rolls out the member stacks (by name)."""
     buses: frozenset[str] = frozenset()
     """Organization mode, hub: the event bus the members forward to (by name)."""
+    state_machines: frozenset[str] = frozenset()
+    """The posture sweep's state machine (by name), when the sweep is deployed."""
+    schedules: frozenset[str] = frozenset()
+    """The posture sweep's schedule (by name, in the default group), when the sweep is deployed."""
     home_account: str | None = None
     """Organization mode: the hub account. A tamper alert then names the account the change was made in."""
 
@@ -53,6 +57,8 @@ class Watched(NamedTuple):
             (contract.DYNAMODB_SOURCE, self.tables),
             (contract.CLOUDTRAIL_SOURCE, self.trails),
             (contract.CLOUDFORMATION_SOURCE, self.stack_sets),
+            (contract.STATES_SOURCE, self.state_machines),
+            (contract.SCHEDULER_SOURCE, self.schedules),
         )
         return tuple(source for source, watched in wanted if watched)
 
@@ -77,6 +83,8 @@ class Watched(NamedTuple):
             "sqs": self.queues,
             "dynamodb": self.tables,
             "cloudformation": self.stack_sets,
+            "states": self.state_machines,
+            "scheduler": self.schedules,
         }
         return target in watched.get(change.service, frozenset())
 

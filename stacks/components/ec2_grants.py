@@ -104,7 +104,33 @@ def ec2_grants(policy: Policy, stack: Stack) -> dict[str, Grants]:
             }
         )
     grants["ImageGuard"] = Grants(statements=tuple(image_statements), wildcards=image_wildcards)
+
+    # The posture sweep reads, never changes: the account-region's images, snapshots, their attributes where a share
+    # can hide, instances, and the three account settings (ami_guard.sweep.collect). Only with a sweepSchedule.
+    if policy.sweep_schedule is not None:
+        grants["SweepGuard"] = Grants(
+            statements=(iam.PolicyStatement(sid="ReadPosture", actions=list(SWEEP_READS), resources=["*"]),),
+            wildcards={"Resource::*": SWEEP_READS_ANYWHERE},
+        )
     return grants
+
+
+SWEEP_READS = (
+    "ec2:DescribeImages",
+    "ec2:DescribeImageAttribute",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeSnapshotAttribute",
+    "ec2:DescribeInstances",
+    "ec2:GetImageBlockPublicAccessState",
+    "ec2:GetSnapshotBlockPublicAccessState",
+    "ec2:GetAllowedImagesSettings",
+)
+SWEEP_READS_ANYWHERE = (
+    "The posture sweep reads the whole account-region: the Describe list calls and the three account-setting reads "
+    "(Get*BlockPublicAccessState, GetAllowedImagesSettings) support no resource-level permissions, so IAM only "
+    "accepts Resource '*'; the two attribute reads follow the lists to every image and snapshot they return. "
+    "The statement holds these eight read-only actions and nothing else."
+)
 
 
 def acknowledge_wildcards(construct: IConstruct, reasons: Mapping[str, str]) -> None:

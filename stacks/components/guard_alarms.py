@@ -31,12 +31,15 @@ class GuardAlarms(Construct):
                 guard.function.metric_throttles(period=PERIOD, statistic="Sum"),
                 f"AMI Guard function {name} was throttled: AMI changes are being checked late",
             ),
-            "FailedEvents": (
-                guard.failed_events.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+        }
+        if guard.failed_events_queue is not None:
+            watched["FailedEvents"] = (
+                guard.failed_events_queue.metric_approximate_number_of_messages_visible(
+                    period=PERIOD, statistic="Maximum"
+                ),
                 f"Events that AMI Guard function {name} could not handle wait in its failed-events queue: "
                 "nothing was checked for them",
-            ),
-        }
+            )
         self.alarms = []
         for alarm_id, (metric, description) in watched.items():
             alarm = cloudwatch.Alarm(

@@ -39,6 +39,7 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 MEMORY_SIZE_MB = 256
 TIMEOUT_SECONDS = 60
+TIMEOUT = Duration.seconds(TIMEOUT_SECONDS)
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 POWERTOOLS_LOG_LEVEL = "INFO"
 
@@ -134,24 +135,33 @@ class GuardFunction(Construct):
         handler: str,
         description: str,
         environment: Mapping[str, str],
+        memory_size_mb: int = MEMORY_SIZE_MB,
+        timeout: Duration = TIMEOUT,
+        synchronous: bool = False,
     ) -> None:
+        """`synchronous`: invoked only by a caller that waits for the result and handles its failure (the sweep's
+        state machine): no failed-events queue and no asynchronous retry settings, which apply to asynchronous
+        invocations only."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
 
-        self.failed_events = sqs.Queue(
-            self,
-            "FailedEvents",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=FAILED_EVENT_RETENTION,
-        )
-        Validations.of(self.failed_events).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is itself the dead-letter queue and on-failure destination of the guard function; "
-                "its depth raises a CloudWatch alarm, so a further dead-letter queue would only hide failures.",
+        self.failed_events_queue: sqs.Queue | None = None
+        if not synchronous:
+            self.failed_events_queue = sqs.Queue(
+                self,
+                "FailedEvents",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=FAILED_EVENT_RETENTION,
             )
-        )
+            Validations.of(self.failed_events_queue).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-SQS3",
+                    reason="This queue is itself the dead-letter queue and on-failure destination of the guard "
+                    "function; its depth raises a CloudWatch alarm, so a further dead-letter queue would only hide "
+                    "failures.",
+                )
+            )
 
         # Retained: these logs are the audit trail of what the guard saw and did, and must outlive the stack.
         self.log_group = logs.LogGroup(
@@ -184,13 +194,15 @@ class GuardFunction(Construct):
             handler=handler,
             code=function_code(),
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", powertools_layer_arn(stack))],
-            memory_size=MEMORY_SIZE_MB,
-            timeout=Duration.seconds(TIMEOUT_SECONDS),
+            memory_size=memory_size_mb,
+            timeout=timeout,
             role=self.role,
             log_group=self.log_group,
-            retry_attempts=ASYNC_RETRY_ATTEMPTS,
-            max_event_age=Duration.hours(contract.ASYNC_MAX_EVENT_AGE_HOURS),
-            on_failure=SendOnlyQueueDestination(self.failed_events),
+            retry_attempts=None if self.failed_events_queue is None else ASYNC_RETRY_ATTEMPTS,
+            max_event_age=(
+                None if self.failed_events_queue is None else Duration.hours(contract.ASYNC_MAX_EVENT_AGE_HOURS)
+            ),
+            on_failure=None if self.failed_events_queue is None else SendOnlyQueueDestination(self.failed_events_queue),
             environment={
                 **environment,
                 "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,
@@ -205,3 +217,10 @@ class GuardFunction(Construct):
         function = self.function.node.default_child
         assert isinstance(function, lambda_.CfnFunction)
         function.add_override("DependsOn", [policy.logical_id])
+
+    @property
+    def failed_events(self) -> sqs.Queue:
+        """Where the failed asynchronous invocations go (a synchronously invoked function has none)."""
+        if self.failed_events_queue is None:
+            raise ValueError(f"{self.node.path} is invoked synchronously: it has no failed-events queue")
+        return self.failed_events_queue

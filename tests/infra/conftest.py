@@ -34,7 +34,12 @@ DEFAULT_BLOCK: Mapping[str, Any] = {
     "remediate": False,
     "copyTags": True,
     "requiredTags": ["Owner", "CostCenter"],
+    # The standalone template as it was before the posture sweep; SWEEP_BLOCK deploys it. false, not null: the
+    # CDK drops null-valued keys from context objects (null would read as absent: the default, daily)
+    "sweepSchedule": False,
 }
+SWEEP_SCHEDULE = "cron(0 6 * * ? *)"
+SWEEP_BLOCK: Mapping[str, Any] = {**DEFAULT_BLOCK, "sweepSchedule": SWEEP_SCHEDULE}
 REMEDIATE_BLOCK: Mapping[str, Any] = {
     **DEFAULT_BLOCK,
     "alertEmails": ["secops@example.com", "cloud-team@example.org"],
@@ -103,6 +108,11 @@ def synthesize(block: Mapping[str, Any], outdir: Path) -> Synthesized:
 @pytest.fixture(scope="module")
 def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(DEFAULT_BLOCK, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="module")
+def sweep_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(SWEEP_BLOCK, tmp_path_factory.mktemp("cdk.out"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
 
 from tests.infra.conftest import Synthesized
 
-STACKS = ["default_stack", "remediate_stack"]
+STACKS = ["default_stack", "remediate_stack", "sweep_stack"]
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 MIN_REASON_WORDS = 12
 

@@ -188,9 +188,11 @@ def test_the_sweep_runs_daily_unless_configured() -> None:
     assert Policy().sweep_schedule == "rate(1 day)"
 
 
-def test_null_turns_the_sweep_off() -> None:
+def test_null_or_false_turns_the_sweep_off() -> None:
     assert parse_policy({"sweepSchedule": None}).sweep_schedule is None
     assert parse_policy(json.dumps({"sweepSchedule": None})).sweep_schedule is None
+    # what cdk.json must say: the CDK drops null-valued keys from the context it gives the app
+    assert parse_policy({"sweepSchedule": False}).sweep_schedule is None
 
 
 @pytest.mark.parametrize(
@@ -243,7 +245,7 @@ def test_a_malformed_sweep_schedule_is_refused_naming_the_key_and_the_value(expr
     assert str(caught.value).startswith(f"sweepSchedule: {expression!r} is not an EventBridge Scheduler expression")
 
 
-@pytest.mark.parametrize("value", [1, True, ["rate(1 day)"], {"rate": "1 day"}])
+@pytest.mark.parametrize("value", [1, 0, True, "false", ["rate(1 day)"], {"rate": "1 day"}])
 def test_a_sweep_schedule_that_is_not_text_is_refused(value: object) -> None:
     with pytest.raises(ConfigError, match=r"^sweepSchedule: "):
         parse_policy({"sweepSchedule": value})

@@ -633,7 +633,10 @@ _WATCHED = Watched(
     queues=frozenset({"AmiGuard-Q1"}),
     tables=frozenset({"AmiGuard-T1"}),
     trails=True,
+    state_machines=frozenset({"AmiGuard-Sweep"}),
+    schedules=frozenset({"AmiGuard-Sweep"}),
 )
+_STATE_MACHINE = "arn:aws:states:eu-west-1:111122223333:stateMachine:AmiGuard-Sweep"
 _SOURCES = (
     "sns.amazonaws.com",
     "kms.amazonaws.com",
@@ -641,6 +644,8 @@ _SOURCES = (
     "sqs.amazonaws.com",
     "dynamodb.amazonaws.com",
     "cloudtrail.amazonaws.com",
+    "states.amazonaws.com",
+    "scheduler.amazonaws.com",
 )
 
 
@@ -661,6 +666,69 @@ _SOURCES = (
             "a trail stopped",
             r.service_call("cloudtrail.amazonaws.com", "StopLogging", {"name": "main"}),
             ["guard-tampered"],
+        ),
+        (
+            "sweep state machine deleted",
+            r.service_call("states.amazonaws.com", "DeleteStateMachine", {"stateMachineArn": _STATE_MACHINE}),
+            ["guard-tampered"],
+        ),
+        (
+            "sweep state machine redefined",
+            r.service_call(
+                "states.amazonaws.com",
+                "UpdateStateMachine",
+                {
+                    "stateMachineArn": _STATE_MACHINE,
+                    "definition": '{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}',
+                },
+            ),
+            ["guard-tampered"],
+        ),
+        (
+            "another state machine deleted",
+            r.service_call("states.amazonaws.com", "DeleteStateMachine", {"stateMachineArn": _STATE_MACHINE + "-Copy"}),
+            [],
+        ),
+        (
+            "sweep state machine read",
+            r.service_call("states.amazonaws.com", "DescribeStateMachine", {"stateMachineArn": _STATE_MACHINE}),
+            [],
+        ),
+        (
+            "failed delete of the sweep state machine",
+            r.service_call(
+                "states.amazonaws.com",
+                "DeleteStateMachine",
+                {"stateMachineArn": _STATE_MACHINE},
+                error_code="AccessDeniedException",
+            ),
+            [],
+        ),
+        (
+            "sweep schedule deleted",
+            r.service_call("scheduler.amazonaws.com", "DeleteSchedule", {"name": "AmiGuard-Sweep"}),
+            ["guard-tampered"],
+        ),
+        (
+            "sweep schedule disabled (default group named)",
+            r.service_call(
+                "scheduler.amazonaws.com",
+                "UpdateSchedule",
+                {"Name": "AmiGuard-Sweep", "GroupName": "default", "State": "DISABLED"},
+            ),
+            ["guard-tampered"],
+        ),
+        (
+            "a schedule of the same name in another group",
+            r.service_call(
+                "scheduler.amazonaws.com", "DeleteSchedule", {"name": "AmiGuard-Sweep", "groupName": "reports"}
+            ),
+            [],
+        ),
+        (
+            "another schedule deleted",
+            r.service_call("scheduler.amazonaws.com", "DeleteSchedule", {"name": "nightly-report"}),
+            [],
         ),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
@@ -780,3 +848,7 @@ def test_a_function_accepts_the_sources_of_what_it_watches_only() -> None:
         "cloudtrail.amazonaws.com",
     )
     assert Watched().sources == ()
+    assert Watched(state_machines=frozenset({"m"}), schedules=frozenset({"s"})).sources == (
+        "states.amazonaws.com",
+        "scheduler.amazonaws.com",
+    )

@@ -15,8 +15,9 @@ class GuardChange(NamedTuple):
     """A call that changes something the guard depends on, with that thing named as the guard names it.
 
     `service` is the eventSource's first label (lambda, events, sns, kms, iam, sqs, dynamodb, cloudtrail,
-    cloudformation).
-    `target` is the bare name (function, rule, event bus, role, queue, table, trail, StackSet), the topic ARN (for a
+    cloudformation, states, scheduler).
+    `target` is the bare name (function, rule, event bus, role, queue, table, trail, StackSet, state machine,
+    schedule), the topic ARN (for a
     subscription: the ARN of the topic it belongs to) or the key id; None when the record does not name it. `named`
     is what the record named, when it differs from `target` (a subscription ARN, a queue URL, a StackSet ARN).
     """
@@ -50,6 +51,21 @@ def guard_change(call: ApiCall) -> GuardChange | None:
             return None
         named = _str(request.get("stackSetName"))
         return GuardChange("cloudformation", action, _stack_set_name(named), named)
+    if source == contract.STATES_SOURCE:
+        if action not in contract.STATE_MACHINE_TAMPER_EVENTS:
+            return None
+        named = _str(request.get("stateMachineArn"))
+        return GuardChange("states", action, _state_machine_name(named), named)
+    if source == contract.SCHEDULER_SOURCE:
+        if action not in contract.SCHEDULE_TAMPER_EVENTS:
+            return None
+        # The API's members are Name and GroupName; read either spelling of the first letter. A schedule of
+        # another group is not the guard's (its schedule is in the default group): named with its group.
+        name = _str(request.get("name")) or _str(request.get("Name"))
+        group = _str(request.get("groupName")) or _str(request.get("GroupName")) or "default"
+        if name is not None and group != "default":
+            return GuardChange("scheduler", action, f"{group}/{name}", name)
+        return GuardChange("scheduler", action, name)
     if source == contract.EVENTS_SOURCE:
         if action not in contract.EVENTS_TAMPER_EVENTS:
             return None
@@ -103,6 +119,14 @@ def _rule_name(value: str | None) -> str | None:
     if value is None:
         return None
     return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+
+
+def _state_machine_name(value: str | None) -> str | None:
+    """'arn:aws:states:eu-west-1:1:stateMachine:name' -> 'name'; another ARN is kept whole (it names no state
+    machine the guard watches)."""
+    if value is None or ":stateMachine:" not in value:
+        return value
+    return value.split(":stateMachine:", 1)[1].split(":", 1)[0] or None
 
 
 def _bus_name(value: str | None) -> str | None:

@@ -34,6 +34,8 @@ _TAMPER_KINDS = {
     "dynamodb": ("idempotency table", "dynamodb-table"),
     "cloudtrail": ("CloudTrail trail", "cloudtrail-trail"),
     "cloudformation": ("member StackSet", "cloudformation-stackset"),
+    "states": ("posture sweep state machine", "states-state-machine"),
+    "scheduler": ("posture sweep schedule", "scheduler-schedule"),
 }
 _BUS_KIND = ("hub event bus", "events-bus")
 _RECOMMENDATION = (
