@@ -582,3 +582,104 @@ def test_the_permission_guard_is_invoked_only_for_the_services_it_watches(
 ) -> None:
     # It watches the tamper guard's function, rule, roles and queue: Lambda, EventBridge, IAM and SQS calls only
     assert deployed.matching_rules(event()) == rules
+
+
+# --- the posture sweep's own resources (deployed with a sweepSchedule) ---------------------------------------------
+
+STATES, SCHEDULER, LAMBDA = contract.STATES_SOURCE, contract.SCHEDULER_SOURCE, contract.LAMBDA_SOURCE
+SWEEP_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:AmiGuard-Sweep"
+
+
+@pytest.fixture(scope="module")
+def sweep_deployed(sweep_stack: Synthesized) -> Deployed:
+    return Deployed(sweep_stack)
+
+
+SWEEP_OWN: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+    ("states-delete-sweep-machine", lambda: call(STATES, "DeleteStateMachine", {"stateMachineArn": SWEEP_MACHINE_ARN})),
+    (
+        "states-redefine-sweep-machine",
+        lambda: call(
+            STATES,
+            "UpdateStateMachine",
+            {"stateMachineArn": SWEEP_MACHINE_ARN, "definition": "HIDDEN_DUE_TO_SECURITY_REASONS"},
+        ),
+    ),
+    ("scheduler-delete-sweep-schedule", lambda: call(SCHEDULER, "DeleteSchedule", {"name": "AmiGuard-Sweep"})),
+    (
+        "scheduler-disable-sweep-schedule",
+        lambda: call(
+            SCHEDULER,
+            "UpdateSchedule",
+            {
+                "name": "AmiGuard-Sweep",
+                "groupName": "default",
+                "state": "DISABLED",
+                "scheduleExpression": "rate(365 days)",
+            },
+        ),
+    ),
+    (
+        "lambda-sweep-function-changed",
+        lambda: call(LAMBDA, "UpdateFunctionConfiguration20150331v2", {"functionName": "AmiGuard-SweepGuard"}),
+    ),
+    *(
+        (
+            f"iam-{name}-sweep-role-{role}",
+            lambda name=name, request=request: call(IAM, name, request, region=GLOBAL),
+        )
+        for role in ("SweepGuard", "SweepMachine", "SweepSchedule")
+        for name, request in iam_calls(f"AmiGuard-{role}-ap-southeast-2")[:1]
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "event"), SWEEP_OWN, ids=[case[0] for case in SWEEP_OWN])
+def test_each_call_on_the_sweeps_own_resources_raises_guard_tampered_from_the_tamper_guard(
+    sweep_deployed: Deployed, case: str, event: Callable[[], dict[str, Any]]
+) -> None:
+    assert sweep_deployed.reported_by(event()) == {TAMPER}
+
+
+@pytest.mark.parametrize(
+    ("case", "event"),
+    [
+        (
+            "other-state-machine",
+            lambda: call(STATES, "DeleteStateMachine", {"stateMachineArn": SWEEP_MACHINE_ARN + "-Copy"}),
+        ),
+        ("other-schedule", lambda: call(SCHEDULER, "DeleteSchedule", {"name": "nightly-report"})),
+        (
+            "same-name-other-group",
+            lambda: call(SCHEDULER, "DeleteSchedule", {"name": "AmiGuard-Sweep", "groupName": "reports"}),
+        ),
+        (
+            "failed-delete",
+            lambda: call(
+                STATES,
+                "DeleteStateMachine",
+                {"stateMachineArn": SWEEP_MACHINE_ARN},
+                error_code="AccessDeniedException",
+            ),
+        ),
+    ],
+)
+def test_calls_on_state_machines_and_schedules_that_are_not_the_sweeps_raise_nothing(
+    sweep_deployed: Deployed, case: str, event: Callable[[], dict[str, Any]]
+) -> None:
+    assert sweep_deployed.reported_by(event()) == set()
+
+
+def test_the_sweeps_calls_reach_the_tamper_rule_only_when_the_sweep_is_deployed(
+    deployed: Deployed, sweep_deployed: Deployed
+) -> None:
+    delete = call(STATES, "DeleteStateMachine", {"stateMachineArn": SWEEP_MACHINE_ARN})
+    reads = [
+        call(STATES, "DescribeStateMachine", {"stateMachineArn": SWEEP_MACHINE_ARN}),
+        call(STATES, "StartExecution", {"stateMachineArn": SWEEP_MACHINE_ARN}),
+        call(SCHEDULER, "GetSchedule", {"name": "AmiGuard-Sweep"}),
+    ]
+
+    assert sweep_deployed.matching_rules(delete) == ["AmiGuard-TamperRule"]
+    assert deployed.matching_rules(delete) == []
+    assert [sweep_deployed.matching_rules(read) for read in reads] == [[], [], []]
