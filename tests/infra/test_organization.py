@@ -26,6 +26,7 @@ from ami_guard.rules import catalog
 from tests import records as r
 from tests.infra.conftest import (
     DEFAULT_BLOCK,
+    SWEEP_BLOCK,
     HANDLERS,
     IMAGE_HANDLER,
     LAUNCH_HANDLER,
@@ -132,6 +133,13 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Organization:
 def org_remediate(tmp_path_factory: pytest.TempPathFactory) -> Organization:
     block = {**DEFAULT_BLOCK, "remediate": True, "organization": ORGANIZATION}
     return synthesize_organization(block, tmp_path_factory.mktemp("org-remediate"))
+
+
+@pytest.fixture(scope="module")
+def org_sweep(tmp_path_factory: pytest.TempPathFactory) -> Organization:
+    """DEFAULT_BLOCK with the posture sweep deployed."""
+    block = {**SWEEP_BLOCK, "organization": ORGANIZATION}
+    return synthesize_organization(block, tmp_path_factory.mktemp("org-sweep"))
 
 
 def resources(template: Template, kind: str) -> dict[str, Any]:
@@ -412,7 +420,7 @@ def test_ec2_rules_listen_on_the_hub_bus_and_the_watch_rules_on_the_default_bus(
     }
 
 
-@pytest.mark.parametrize("stack_name", ["org", "org_remediate"])
+@pytest.mark.parametrize("stack_name", ["org", "org_remediate", "org_sweep"])
 def test_hub_functions_hold_no_ec2_permission(stack_name: str, request: pytest.FixtureRequest) -> None:
     hub: Synthesized = request.getfixturevalue(stack_name).hub
 
@@ -435,6 +443,7 @@ LIST_ACCOUNTS: Grant = (frozenset({"organizations:ListAccounts"}), frozenset({"*
     [
         ("org", {LAUNCH_HANDLER, IMAGE_HANDLER}),
         ("org_remediate", {PERMISSION_HANDLER, LAUNCH_HANDLER, IMAGE_HANDLER}),
+        ("org_sweep", {LAUNCH_HANDLER, IMAGE_HANDLER}),
     ],
 )
 def test_guards_that_act_in_members_may_assume_the_member_roles_of_the_organization_only(
@@ -447,7 +456,7 @@ def test_guards_that_act_in_members_may_assume_the_member_roles_of_the_organizat
         assert assume == ({ASSUME_MEMBER_ROLES} if handler in acting else set()), handler
 
 
-@pytest.mark.parametrize("stack_name", ["org", "org_remediate"])
+@pytest.mark.parametrize("stack_name", ["org", "org_remediate", "org_sweep"])
 def test_guards_that_judge_shares_or_name_accounts_may_list_the_organizations_accounts(
     stack_name: str, request: pytest.FixtureRequest
 ) -> None:
@@ -517,6 +526,7 @@ def access_role(org: Organization) -> tuple[str, dict[str, Any]]:
     [
         ("org", [hub_role("LaunchGuard"), hub_role("ImageGuard")]),
         ("org_remediate", [hub_role("PermissionGuard"), hub_role("LaunchGuard"), hub_role("ImageGuard")]),
+        ("org_sweep", [hub_role("LaunchGuard"), hub_role("ImageGuard"), hub_role("SweepGuard")]),
     ],
 )
 def test_member_access_role_trusts_only_the_hub_guard_roles(
@@ -575,6 +585,50 @@ def test_member_access_role_holds_exactly_the_standalone_ec2_grants(
     assert member_access_grants(org) == standalone_ec2
 
 
+SWEEP_HANDLER = "ami_guard.handlers.sweep_guard.lambda_handler"
+
+
+def test_the_hub_sweep_plans_over_the_organization_and_sweeps_through_the_member_roles(org_sweep: Organization) -> None:
+    hub = org_sweep.hub
+    sweep = grants(hub, SWEEP_HANDLER)
+
+    assert ASSUME_MEMBER_ROLES in sweep
+    assert LIST_ACCOUNTS in sweep
+    assert {a for grant in sweep for a in grant[0] if a.startswith("ec2:")} == set()
+    variables = hub.function(SWEEP_HANDLER)["Environment"]["Variables"]
+    assert variables["AMI_GUARD_MEMBER_ROLE_PREFIX"] == ACCESS_PREFIX
+    assert json.loads(variables["AMI_GUARD_ORGANIZATION"]) == ORGANIZATION
+
+
+def test_with_the_sweep_the_member_access_role_gains_exactly_the_sweeps_eight_reads(
+    org: Organization, org_sweep: Organization
+) -> None:
+    added = member_access_grants(org_sweep) - member_access_grants(org)
+
+    assert added == {
+        (
+            frozenset(
+                {
+                    "ec2:DescribeImages",
+                    "ec2:DescribeImageAttribute",
+                    "ec2:DescribeSnapshots",
+                    "ec2:DescribeSnapshotAttribute",
+                    "ec2:DescribeInstances",
+                    "ec2:GetImageBlockPublicAccessState",
+                    "ec2:GetSnapshotBlockPublicAccessState",
+                    "ec2:GetAllowedImagesSettings",
+                }
+            ),
+            frozenset({"*"}),
+            "",
+        )
+    }
+    assert member_access_grants(org) <= member_access_grants(org_sweep)
+    # the member holds no sweep of its own: no function, state machine or schedule
+    for kind in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine", "AWS::Scheduler::Schedule"):
+        assert resources(org_sweep.stack_set_template, kind) == {}, kind
+
+
 # --- compliance ------------------------------------------------------------------------------------------------------
 
 LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -585,7 +639,7 @@ def compliance_scopes(org: Organization) -> dict[str, Stack]:
     return {"hub": org.hub.stack, "member": org.member_stack, "stack set template": org.stack_set_stack}
 
 
-@pytest.mark.parametrize("stack_name", ["org", "org_remediate"])
+@pytest.mark.parametrize("stack_name", ["org", "org_remediate", "org_sweep"])
 @pytest.mark.parametrize("scope", ["hub", "member", "stack set template"])
 def test_cdk_nag_finds_nothing_in_hub_member_and_stack_set_template(
     stack_name: str, scope: str, request: pytest.FixtureRequest
@@ -598,7 +652,7 @@ def test_cdk_nag_finds_nothing_in_hub_member_and_stack_set_template(
     assert found == []
 
 
-@pytest.mark.parametrize("stack_name", ["org", "org_remediate"])
+@pytest.mark.parametrize("stack_name", ["org", "org_remediate", "org_sweep"])
 def test_every_acknowledgment_in_organization_mode_is_specific_and_explained(
     stack_name: str, request: pytest.FixtureRequest
 ) -> None:
@@ -620,7 +674,7 @@ def test_every_acknowledgment_in_organization_mode_is_specific_and_explained(
         assert len(reason.split()) >= MIN_REASON_WORDS, f"{path} {rule_id}: reason too thin: {reason!r}"
 
 
-@pytest.mark.parametrize("stack_name", ["org", "org_remediate"])
+@pytest.mark.parametrize("stack_name", ["org", "org_remediate", "org_sweep"])
 @pytest.mark.parametrize("which", ["hub", "member", "stack set template"])
 def test_cfn_lint_reports_nothing_in_hub_member_and_stack_set_template(
     stack_name: str, which: str, request: pytest.FixtureRequest, tmp_path: Path
