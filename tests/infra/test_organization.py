@@ -26,11 +26,11 @@ from ami_guard.rules import catalog
 from tests import records as r
 from tests.infra.conftest import (
     DEFAULT_BLOCK,
-    SWEEP_BLOCK,
     HANDLERS,
     IMAGE_HANDLER,
     LAUNCH_HANDLER,
     PERMISSION_HANDLER,
+    SWEEP_BLOCK,
     TAMPER_HANDLER,
     Synthesized,
     action_values,
