@@ -50,7 +50,13 @@ def on(flag: bool) -> str:
     return "on" if flag else "off"
 
 
-BASE_BLOCK: Mapping[str, Any] = {"trustedAccounts": [TRUSTED], "alertEmails": [], "minSeverity": "LOW"}
+# The sweep off here: its function is run in the sweep configurations below.
+BASE_BLOCK: Mapping[str, Any] = {
+    "trustedAccounts": [TRUSTED],
+    "alertEmails": [],
+    "minSeverity": "LOW",
+    "sweepSchedule": False,
+}
 # Every combination of the settings that decide which calls a function makes.
 CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
     f"remediate_{on(remediate)}-copyTags_{on(copy_tags)}-requiredTags_{'set' if tags else 'empty'}": {
