@@ -21,6 +21,18 @@ OPEN = "open"
 RESOLVED = "resolved"
 
 
+def finding_key(finding: Finding, account: str, region: str) -> str:
+    """`<account>/<region>/<rule id>/<resource kind>:<resource id>`: one finding per rule and resource."""
+    resource = finding.resources[0] if finding.resources else None
+    subject = f"{resource.kind}:{resource.id}" if resource is not None else "-"
+    return f"{account}/{region}/{finding.rule_id}/{subject}"
+
+
+def standing_after(finding: Finding) -> bool:
+    """Whether an event's finding still stands once alerted: not when the guard removed what made it."""
+    return not (finding.action is not None and finding.action.get("status") == "removed")
+
+
 class OpenFinding(NamedTuple):
     """What the store keeps of a finding that was alerted and is not resolved: enough to say it is resolved."""
 

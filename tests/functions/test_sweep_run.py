@@ -142,3 +142,31 @@ def test_below_min_severity_nothing_is_alerted_or_recorded(swept: Swept) -> None
     assert swept.alerts() == []
     swept.run("run-2", POLICY)
     assert [a["rule_id"] for a in swept.alerts()] == ["image-paravirtual"]
+
+
+def test_a_finding_an_event_alerted_is_not_alerted_again_and_is_resolved_by_the_sweep(swept: Swept) -> None:
+    from ami_guard.findings import Finding, Resource, Severity
+
+    ids = _seed(swept.ec2)
+    # Given the permission guard alerted on the public AMI when it was made public (what it records, as it records it)
+    key = f"{r.ACCOUNT}/{r.REGION}/ami-public/image:{ids['public']}"
+    alerted = Finding(
+        "ami-public",
+        Severity.CRITICAL,
+        f"AMI {ids['public']} made public",
+        "",
+        (Resource("image", ids["public"], r.REGION),),
+    )
+    store = DynamoFindingStore(client_factory(), TABLE, r.REGION)
+    assert store.opened(key, alerted, r.ACCOUNT, r.REGION, "event", "2026-11-29T10:00:00Z")
+
+    # When the sweep runs, then it alerts only what no event did
+    swept.run("run-1")
+    assert [a["rule_id"] for a in swept.alerts()] == ["ami-shared-untrusted"]
+
+    # When the AMI is made private, then the sweep resolves the event's finding
+    swept.ec2.ec2().modify_image_attribute(ImageId=ids["public"], LaunchPermission={"Remove": [{"Group": "all"}]})
+    swept.run("run-2")
+    (resolved,) = swept.alerts()
+    assert (resolved["status"], resolved["evidence"]["firstAlertedBy"]) == ("resolved", "event")
+    assert resolved["title"] == f"Resolved: AMI {ids['public']} made public"

@@ -10,8 +10,9 @@ import pytest
 
 from ami_guard.config import parse_policy
 from ami_guard.events.principals import Principals
+from ami_guard.lifecycle import finding_key
 from ami_guard.rules.spec import Undecided
-from ami_guard.sweep.evaluate import evaluate_region, finding_key
+from ami_guard.sweep.evaluate import evaluate_region
 from ami_guard.sweep.facts import (
     AccountSettings,
     OwnedImage,

@@ -13,10 +13,10 @@ from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ami_guard import alerts
-from ami_guard.lifecycle import OpenFinding, reconcile, resolved_finding
+from ami_guard.lifecycle import OpenFinding, finding_key, reconcile, resolved_finding
 from ami_guard.rules.copies import COPY_TAGS_MISSING
 from ami_guard.sweep.collect import collect_region
-from ami_guard.sweep.evaluate import evaluate_region, finding_key
+from ami_guard.sweep.evaluate import evaluate_region
 from ami_guard.sweep.observation import observation
 
 if TYPE_CHECKING:
