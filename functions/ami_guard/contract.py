@@ -22,7 +22,6 @@ LAUNCH_HANDLER = "ami_guard.handlers.launch_guard.lambda_handler"
 IMAGE_HANDLER = "ami_guard.handlers.image_guard.lambda_handler"
 # The posture sweep (deployed only with amiGuard.sweepSchedule): run by its state machine, on its schedule.
 SWEEP_HANDLER = "ami_guard.handlers.sweep_guard.lambda_handler"
-ENV_SWEEP_CONCURRENCY = "AMI_GUARD_SWEEP_CONCURRENCY"  # optional; the sweep's bounded concurrency per account-region
 
 # Environment variable keys that carry the amiGuard configuration into the functions.
 ENV_TOPIC_ARN = "AMI_GUARD_TOPIC_ARN"
@@ -51,6 +50,7 @@ CONTEXT_KEY = "amiGuard"
 ENV_IDEMPOTENCY_TABLE = "AMI_GUARD_IDEMPOTENCY_TABLE"
 # The table's global secondary index over the open findings of an account-region (partition `scope`, sort `id`).
 FINDINGS_INDEX = "scope-index"
+ENV_SWEEP_CONCURRENCY = "AMI_GUARD_SWEEP_CONCURRENCY"  # the sweep function: attribute reads at once (default 8)
 # The guard's own functions and rules that a function watches for tampering (comma-separated names).
 ENV_WATCHED_FUNCTIONS = "AMI_GUARD_WATCHED_FUNCTIONS"
 ENV_WATCHED_RULES = "AMI_GUARD_WATCHED_RULES"
