@@ -49,7 +49,14 @@ ON_OUR_BEHALF: dict[str, tuple[str | None, str]] = {
 }
 
 # Actions with no resource type in the Service Authorization Reference: IAM evaluates them against Resource "*".
-NO_RESOURCE_LEVEL_PERMISSIONS = DESCRIBES_WITHOUT_RESOURCE_LEVEL_PERMISSIONS | {"organizations:ListAccounts"}
+NO_RESOURCE_LEVEL_PERMISSIONS = DESCRIBES_WITHOUT_RESOURCE_LEVEL_PERMISSIONS | {
+    "organizations:ListAccounts",
+    # the posture sweep's list and account-setting reads
+    "ec2:DescribeInstances",
+    "ec2:GetImageBlockPublicAccessState",
+    "ec2:GetSnapshotBlockPublicAccessState",
+    "ec2:GetAllowedImagesSettings",
+}
 IDEMPOTENCY_ITEM_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
 
@@ -242,8 +249,14 @@ def requests(
         arns = [params["TopicArn"]]
     elif action in IDEMPOTENCY_ITEM_ACTIONS:
         arns = [f"arn:{partition}:dynamodb:{region}:{account}:table/{params['TableName']}"]
+    elif action == "dynamodb:Query":
+        # a query of an index is authorized on the index's ARN; of the table, on the table's
+        table = f"arn:{partition}:dynamodb:{region}:{account}:table/{params['TableName']}"
+        arns = [f"{table}/index/{params['IndexName']}" if "IndexName" in params else table]
     elif action in ("ec2:ModifyImageAttribute", "ec2:DescribeImageAttribute"):
         arns = [f"arn:{partition}:ec2:{region}::image/{params['ImageId']}"]
+    elif action == "ec2:DescribeSnapshotAttribute":
+        arns = [f"arn:{partition}:ec2:{region}::snapshot/{params['SnapshotId']}"]
     elif action == "ec2:CreateTags":
         kinds = {"ami": "image", "snap": "snapshot"}
         arns = [f"arn:{partition}:ec2:{region}::{kinds[rid.split('-')[0]]}/{rid}" for rid in params["Resources"]]
@@ -324,11 +337,20 @@ def trusts(trust: list[Statement], caller: str) -> bool:
     )
 
 
-def differences(name: str, granted: frozenset[str], called: Mapping[str, list[str]]) -> list[str]:
+ASYNCHRONOUS_ONLY = {"sqs:SendMessage"}
+"""What Lambda does on a function's behalf only when it is invoked asynchronously (its on-failure queue)."""
+
+
+def differences(
+    name: str, granted: frozenset[str], called: Mapping[str, list[str]], *, asynchronous: bool = True
+) -> list[str]:
     """What is called without a grant, and what is granted without a call (nor a reason written out above).
-    `called`: action -> the paths that called it."""
+    `called`: action -> the paths that called it. `asynchronous`: False for a function only ever invoked
+    synchronously (the sweep, by its state machine), which has no on-failure queue."""
     needed = set(called) | {
-        action for action, (needed_by, _) in ON_OUR_BEHALF.items() if needed_by is None or needed_by in called
+        action
+        for action, (needed_by, _) in ON_OUR_BEHALF.items()
+        if (needed_by is None or needed_by in called) and (asynchronous or action not in ASYNCHRONOUS_ONLY)
     }
     return [
         *(f"{name}: {a} called without a grant, on: {'; '.join(called[a])}" for a in sorted(set(called) - granted)),

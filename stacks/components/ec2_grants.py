@@ -107,11 +107,26 @@ def ec2_grants(policy: Policy, stack: Stack) -> dict[str, Grants]:
 
     # The posture sweep reads, never changes: the account-region's images, snapshots, their attributes where a share
     # can hide, instances, and the three account settings (ami_guard.sweep.collect). Only with a sweepSchedule.
+    # With copyTags it restores, as the image guard does, the tags of the copies it finds without their source's.
     if policy.sweep_schedule is not None:
-        grants["SweepGuard"] = Grants(
-            statements=(iam.PolicyStatement(sid="ReadPosture", actions=list(SWEEP_READS), resources=["*"]),),
-            wildcards={"Resource::*": SWEEP_READS_ANYWHERE},
-        )
+        sweep_statements = [iam.PolicyStatement(sid="ReadPosture", actions=list(SWEEP_READS), resources=["*"])]
+        sweep_wildcards = {"Resource::*": SWEEP_READS_ANYWHERE}
+        if policy.copy_tags:
+            sweep_statements.append(
+                iam.PolicyStatement(
+                    sid="TagOwnCopies",
+                    actions=["ec2:CreateTags"],
+                    resources=[images_here, snapshots_here],
+                    conditions=own,
+                )
+            )
+            sweep_wildcards.update(
+                {
+                    "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": IMAGES_IN_REGION,
+                    "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": SNAPSHOTS_IN_REGION,
+                }
+            )
+        grants["SweepGuard"] = Grants(statements=tuple(sweep_statements), wildcards=sweep_wildcards)
     return grants
 
 

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from tests import records as r
 from tests.functions.conftest import TABLE, Account, Call, CallRecorder
+from tests.functions.sweep_account import EmulatedEc2, emulate_ec2_gaps
 from tests.functions.test_handlers import FakeContext
 from tests.grants import (
     Context,
@@ -415,3 +416,91 @@ def test_the_recorder_sees_calls_from_any_client_but_only_while_recording(record
     assert [(c.function, c.path, iam_action(c.service, c.operation)) for c in recorder.calls] == [
         ("AmiGuard-ImageGuard", "a stray call", "ec2:DescribeVolumes")
     ]
+
+
+# --- the posture sweep (deployed with a sweepSchedule) -----------------------------------------------------------
+
+SWEEP_HANDLER = "ami_guard.handlers.sweep_guard.lambda_handler"
+# What changes the sweep's calls: copyTags (a copy found untagged gets its source's tags).
+SWEEP_CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
+    f"sweep-copyTags_{on(copy_tags)}": {"sweepSchedule": "rate(1 day)", "copyTags": copy_tags}
+    for copy_tags in (False, True)
+}
+SWEEP_RUN = "sweep-run-1"
+
+
+@dataclass(frozen=True)
+class SweepCase:
+    path: str
+    events: Callable[[EmulatedEc2], list[dict[str, Any]]]
+
+
+def exposed_account(ec2: EmulatedEc2) -> list[dict[str, Any]]:
+    """Every kind of standing exposure the sweep reads, and a copy whose source's tags it lacks."""
+    ec2.image("web", launch_permissions=[{"Group": "all"}])
+    ec2.image("batch", launch_permissions=[{"UserId": OUTSIDER}])
+    ec2.image("golden")
+    ec2.snapshot(groups=["all"])
+    ec2.snapshot(user_ids=[OUTSIDER])
+    ec2.instance(ec2.image("legacy", virtualization_type="paravirtual"), instance_type="m1.small")
+    source = ec2.image("base", r.OTHER_REGION, tags={"Owner": "platform", "CostCenter": "42"})
+    ec2.copy(source, r.OTHER_REGION, name="base-copy")
+    return [{"account": r.ACCOUNT, "region": r.REGION, "run": SWEEP_RUN}]
+
+
+def exposure_fixed(ec2: EmulatedEc2) -> list[dict[str, Any]]:
+    """The second run, after the public image was made private: one finding resolved, the others standing."""
+    (web,) = [i["ImageId"] for i in ec2.ec2().describe_images(Owners=["self"])["Images"] if i["Name"] == "web"]
+    ec2.ec2().modify_image_attribute(ImageId=web, LaunchPermission={"Remove": [{"Group": "all"}]})
+    return [{"account": r.ACCOUNT, "region": r.REGION, "run": "sweep-run-2"}]
+
+
+SWEEP_CASES = [
+    SweepCase("the plan", lambda ec2: [{"plan": True, "run": SWEEP_RUN}]),
+    SweepCase("a first sweep of an exposed account-region", exposed_account),
+    SweepCase("a second sweep, one exposure fixed", exposure_fixed),
+    SweepCase(
+        "an account-region that is not a target",
+        lambda ec2: [{"account": OUTSIDER, "region": r.REGION, "run": SWEEP_RUN}],
+    ),
+]
+
+
+@pytest.mark.parametrize("configuration", list(SWEEP_CONFIGURATIONS))
+def test_the_sweep_function_calls_exactly_what_its_role_grants(
+    configuration: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    account: Account,
+    recorder: CallRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the stack with the sweep, its sweep function deployed into the emulated account (the three account
+    # settings answered by the emulator, each guardrail off so that each is a finding)
+    block = {**BASE_BLOCK, **SWEEP_CONFIGURATIONS[configuration]}
+    template = synthesize(block, tmp_path_factory.mktemp("cdk.out")).template.to_json()
+    resolve = resolver(template["Resources"], account)
+    (function,) = [f for f in deployed_functions(template, resolve) if f.handler == SWEEP_HANDLER]
+    assert function.name == "AmiGuard-SweepGuard"
+    ec2 = EmulatedEc2(account=r.ACCOUNT)
+    emulate_ec2_gaps(monkeypatch, ec2)
+    module = importlib.import_module("ami_guard.handlers.sweep_guard")
+    # When the state machine's invocations reach it: the plan, then each target, twice
+    with monkeypatch.context() as env:
+        variables = {key: resolve(value) for key, value in function.environment.items()}
+        for key, value in {**variables, "AWS_LAMBDA_FUNCTION_NAME": function.name}.items():
+            env.setenv(key, value)
+        module._state.clear()  # a cold container: its clients are made from now on
+        results = []
+        for case in SWEEP_CASES:
+            for event in case.events(ec2):
+                with recorder.recording(function.name, case.path):
+                    results.append(module.lambda_handler(event, FakeContext()))
+    # Then it called only what its role grants, and its role grants nothing no path uses
+    assert results[0] == {"targets": [{"account": r.ACCOUNT, "region": r.REGION, "run": SWEEP_RUN}]}
+    assert results[-1]["status"] == "refused"
+    # (invoked synchronously by its state machine only: no on-failure queue, tests/infra/test_posture_sweep.py)
+    found = differences(
+        function.name, function.granted, called_actions(recorder.calls, function.name), asynchronous=False
+    )
+    found += not_allowed(function, recorder.calls, Context())
+    assert not found, "\n".join(["calls and grants differ:", *found])

@@ -621,8 +621,9 @@ def test_with_the_sweep_the_member_access_role_gains_exactly_the_sweeps_eight_re
             ),
             frozenset({"*"}),
             "",
-        )
+        ),
     }
+    # copyTags on (DEFAULT_BLOCK): the sweep's tag restore is the image guard's statement, already there
     assert member_access_grants(org) <= member_access_grants(org_sweep)
     # the member holds no sweep of its own: no function, state machine or schedule
     for kind in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine", "AWS::Scheduler::Schedule"):

@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.infra.conftest import (
     LAUNCH_HANDLER,
+    SWEEP_BLOCK,
     SWEEP_SCHEDULE,
     TAMPER_HANDLER,
     TRUSTED_ACCOUNT,
     TRUSTED_ORGANIZATION,
     Synthesized,
     render,
+    synthesize,
 )
 from tests.infra.test_guard_roles import grants
 
@@ -121,7 +125,9 @@ def test_the_sweep_is_invoked_synchronously_so_it_has_no_failed_events_queue_or_
     assert not [p for p in sweep_stack.resources("AWS::Lambda::Permission").values() if "SweepGuard" in json.dumps(p)]
 
 
-def test_the_sweep_role_holds_exactly_its_reads_its_publish_and_its_finding_records(sweep_stack: Synthesized) -> None:
+def test_the_sweep_role_holds_exactly_its_reads_its_tag_restore_its_publish_and_its_finding_records(
+    sweep_stack: Synthesized,
+) -> None:
     assert grants(sweep_stack, SWEEP_HANDLER) == {
         (
             frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
@@ -129,6 +135,17 @@ def test_the_sweep_role_holds_exactly_its_reads_its_publish_and_its_finding_reco
             "",
         ),
         (EIGHT_READS, frozenset({"*"}), ""),
+        # copyTags is on: the tags of copies found without their source's are restored, as the image guard does
+        (
+            frozenset({"ec2:CreateTags"}),
+            frozenset(
+                {
+                    "arn:${AWS::Partition}:ec2:${AWS::Region}::image/*",
+                    "arn:${AWS::Partition}:ec2:${AWS::Region}::snapshot/*",
+                }
+            ),
+            "StringEquals:ec2:Owner=${AWS::AccountId}",
+        ),
         (frozenset({"sns:Publish"}), frozenset({"${AlertsTopicCF7C81C9}"}), ""),
         (frozenset({"kms:GenerateDataKey", "kms:Decrypt"}), frozenset({"${AlertsKey9E1197AF.Arn}"}), ""),
         (frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"}), frozenset({f"${{{TABLE}.Arn}}"}), ""),
@@ -324,3 +341,12 @@ def test_with_the_sweep_off_nothing_of_it_is_deployed(default_stack: Synthesized
         "dynamodb:Query",
     ):
         assert absent not in template, absent
+
+
+def test_without_copy_tags_the_sweep_restores_no_tags(tmp_path_factory: pytest.TempPathFactory) -> None:
+    stack = synthesize({**SWEEP_BLOCK, "copyTags": False}, tmp_path_factory.mktemp("cdk.out"))
+
+    actions = {action for grant in grants(stack, SWEEP_HANDLER) for action in grant[0]}
+
+    assert "ec2:CreateTags" not in actions
+    assert actions >= EIGHT_READS
