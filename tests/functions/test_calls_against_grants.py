@@ -349,7 +349,11 @@ def run_catalogue(
     module = importlib.import_module(module_name)
     entry_point = getattr(module, attribute)
     assert function.handler in catalogue, f"{function.name}: no catalogue of paths for {function.handler}"
-    module._guard.reset()  # the function's container starts cold: the clients it makes are made from now on
+    # the function's container starts cold: the clients it makes are made from now on
+    if hasattr(module, "_guard"):
+        module._guard.reset()
+    else:
+        module._state.clear()  # the sweep's entry point keeps its settings and clients there
     for case in catalogue[function.handler]:
         for event in case.events(account, env, calls):
             with calls.recording(function.name, case.path):

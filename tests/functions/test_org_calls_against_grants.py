@@ -39,6 +39,7 @@ from moto.ec2 import ec2_backends  # the test's own view of the member account's
 from ami_guard import aws_organization, contract
 from tests import records as r
 from tests.functions.conftest import Call, CallRecorder
+from tests.functions.sweep_account import EmulatedEc2, emulate_ec2_gaps
 from tests.functions.test_calls_against_grants import (
     BASE_BLOCK,
     CATALOGUE,
@@ -72,11 +73,16 @@ from tests.infra.test_organization import synthesize_organization
 
 PARTITION = "aws"
 REGIONS = [r.REGION, r.OTHER_REGION]  # the hub's region, and the region a copy's source is in
-CONFIGURATIONS: dict[str, Mapping[str, bool]] = {
+CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
     f"remediate_{on(remediate)}-copyTags_{on(copy_tags)}": {"remediate": remediate, "copyTags": copy_tags}
     for remediate in (False, True)
     for copy_tags in (False, True)
 }
+# The posture sweep on: the hub's sweep plans over the organization and sweeps a member through its access role
+# (copyTags on: it restores a copy's tags there too).
+CONFIGURATIONS["sweep-copyTags_on"] = {"copyTags": True, "sweepSchedule": "rate(1 day)"}
+SWEEP = "ami_guard.handlers.sweep_guard.lambda_handler"
+SWEEP_RUN = "sweep-run-1"
 FUNCTIONS = ["AmiGuard-ImageGuard", "AmiGuard-LaunchGuard", "AmiGuard-PermissionGuard", "AmiGuard-TamperGuard"]
 PERMISSION, LAUNCH, IMAGE, TAMPER = (
     "ami_guard.handlers.permission_guard.lambda_handler",
@@ -143,6 +149,26 @@ def catalogue(guarded: Organization) -> dict[str, list[Case]]:
     paths = {handler: [placed(case, member, hub) for case in cases] for handler, cases in CATALOGUE.items()}
     paths[PERMISSION].append(Case("an own image shared with a sibling account of the organization", sibling_share))
     paths[TAMPER].append(Case("a member's forwarding rule deleted", member_rule_deleted))
+
+    def exposed_member(account: EmulatedAccount, env: Mapping[str, str], calls: CallRecorder) -> list[dict[str, Any]]:
+        ec2 = account.ec2()
+        public = account.make_image()
+        ec2.modify_image_attribute(ImageId=public, LaunchPermission={"Add": [{"Group": "all"}]})
+        shared = account.make_image()
+        ec2.modify_image_attribute(ImageId=shared, LaunchPermission={"Add": [{"UserId": "444455556666"}]})
+        volume = ec2.create_volume(Size=8, AvailabilityZone=f"{r.REGION}a")["VolumeId"]
+        snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+        ec2.modify_snapshot_attribute(
+            SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+        )
+        source = account.make_image(r.OTHER_REGION, tags={"Owner": "platform", "CostCenter": "42"})
+        ec2.copy_image(SourceImageId=source, SourceRegion=r.OTHER_REGION, Name="base-copy")
+        return [{"account": member, "region": r.REGION, "run": SWEEP_RUN}]
+
+    paths[SWEEP] = [
+        Case("the sweep's plan over the organization", lambda account, env, calls: [{"plan": True, "run": SWEEP_RUN}]),
+        Case("a sweep of a member's exposed region, through its access role", exposed_member),
+    ]
     return paths
 
 
@@ -260,7 +286,10 @@ def hub_differences(deployed: Deployed, calls: list[Call], hub: str, context: Co
     """(1) and the hub half of (3)."""
     for function in deployed.functions:
         own = [call for call in calls if call.function == function.name and call.role is None]
-        yield from differences(function.name, function.granted, called_actions(own, function.name))
+        # the sweep is invoked synchronously by its state machine: no on-failure queue
+        yield from differences(
+            function.name, function.granted, called_actions(own, function.name), asynchronous=function.handler != SWEEP
+        )
         for call in own:
             action = iam_action(call.service, call.operation)
             for request in requests(
@@ -343,7 +372,10 @@ def test_hub_roles_and_member_role_grant_exactly_the_calls_each_hub_function_mak
 ) -> None:
     # Given the hub and member templates synthesized for this configuration and the emulated organization
     deployed = deploy(org, configuration, tmp_path)
-    assert sorted(f.name for f in deployed.functions) == FUNCTIONS
+    sweep = "sweepSchedule" in CONFIGURATIONS[configuration]
+    assert sorted(f.name for f in deployed.functions) == sorted(FUNCTIONS + (["AmiGuard-SweepGuard"] if sweep else []))
+    if sweep:  # the three account settings, paging and the snapshot filters, as EC2 answers them
+        emulate_ec2_gaps(monkeypatch, EmulatedEc2(account=org.member))
     assert boto3.DEFAULT_SESSION is not None  # the hub functions' clients: the org fixture's fresh default session
     calls = CallRecorder()
     calls.watch(boto3.DEFAULT_SESSION)

@@ -204,10 +204,24 @@ def org(monkeypatch: pytest.MonkeyPatch) -> Iterator[Organization]:
             queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
             queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
+            # the guard's table as the stack makes it, with the open findings' index (the hub's sweep queries it)
             boto3.client("dynamodb", region_name=r.REGION).create_table(
                 TableName=TABLE,
                 KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                AttributeDefinitions=[
+                    {"AttributeName": "id", "AttributeType": "S"},
+                    {"AttributeName": "scope", "AttributeType": "S"},
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": contract.FINDINGS_INDEX,
+                        "KeySchema": [
+                            {"AttributeName": "scope", "KeyType": "HASH"},
+                            {"AttributeName": "id", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
                 BillingMode="PAY_PER_REQUEST",
             )
             boto3.setup_default_session()  # the hub functions' clients report to `calls` from here on
