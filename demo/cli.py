@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = all(r.ok for r in results)
         log(report.RULE)
         log(report.summary_table(results))
+        if not args.organization and session.world is not None:
+            ok = _sweep_twice(session, log) and ok
         log("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in session.seconds.items()))
         if args.json:
             print(json.dumps(_document(session, results, unmodelled), indent=2, default=str))
@@ -107,6 +109,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         session.stop()
         if session.keep_work_dir:
             log(f"Logs kept in {session.work_dir}")
+
+
+def _sweep_twice(session: Any, log: Any) -> bool:
+    """The deployed sweep run twice (demo.sweep), the web AMI made private in between; its alerts printed."""
+    from demo import sweep
+
+    web = session.world.images["web"]
+
+    def make_web_private() -> str:
+        session.world.ec2(scenario.HOME).modify_image_attribute(
+            ImageId=web, LaunchPermission={"Remove": [{"Group": "all"}]}
+        )
+        return f"{web} made private"
+
+    try:
+        swept = sweep.play_sweeps(session.emulator, session.runner, session.inbox, scenario.HOME, make_web_private)
+    except sweep.SweepError as exc:
+        log(f"Posture sweep: could not run: {exc}")
+        return False
+    log(report.RULE)
+    log(sweep.report(swept))
+    resolved = [a for a in swept.second_alerts if a.document.get("status") == "resolved"]
+    return not swept.first.failed and not swept.second.failed and len(resolved) == 1
 
 
 def _document(session: Any, results: list[scenario.StepResult], unmodelled: list[str]) -> dict[str, Any]:

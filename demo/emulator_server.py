@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         print("MOTO_ACCOUNT_ID must name the emulated account (and be unset with --multi-account)", file=sys.stderr)
         return 2
     copies_name_their_source()
+    from demo import ec2_gaps  # the posture sweep's reads
+
+    ec2_gaps.install()
     _record_refusals()
     _sign_bodiless_requests_as_sent()
     if args.multi_account:

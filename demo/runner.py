@@ -288,6 +288,13 @@ class EventRunner:
             return None
         return f"AccessDenied: no statement of the function's resource policy lets {rule_arn} invoke it"
 
+    def invoke(self, region: str, function: str, payload: Any) -> Attempt:
+        """One synchronous invocation (RequestResponse), as a Step Functions Lambda task makes it: the deployed
+        function run once with `payload`, its result or error returned to the caller; no retry, no on-failure
+        destination (those are the asynchronous invocation's)."""
+        config = self.emulator.client("lambda", region).get_function(FunctionName=function)["Configuration"]
+        return self._invoke(region, config, payload, 1)
+
     # --- Lambda ----------------------------------------------------------------------------------------------
 
     def _async_config(self, lambda_: Any, region: str, config: Mapping[str, Any]) -> tuple[int, str | None]:

@@ -1,0 +1,60 @@
+"""What moto's EC2 lacks for the posture sweep, filled in the emulator server (never in the product).
+
+moto 5.2.5 (../shared/NOTES.md, tests/functions/sweep_account.py for the in-process twin):
+- DescribeSnapshots ignores OwnerIds and RestorableByUserIds: it would hand the sweep every snapshot of the region
+  (the ~1,300 behind moto's Amazon AMIs among them) as owned and public. Applied here: "self" is the calling
+  account, "all" a create-volume permission for the group all.
+- DescribeInstances refuses the virtualization-type filter (NotImplementedError): mapped to the instance's
+  virtualization_type.
+- GetImageBlockPublicAccessState, GetSnapshotBlockPublicAccessState and GetAllowedImagesSettings are not
+  implemented (HTTP 500): answered with every guardrail on (SETTINGS), so that the sweep's findings in the demo are
+  about its resources; the scenario's events about these settings are records only and change nothing here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SETTINGS = {
+    "GetImageBlockPublicAccessState": ("ImageBlockPublicAccessState", "block-new-sharing"),
+    "GetSnapshotBlockPublicAccessState": ("State", "block-all-sharing"),
+    "GetAllowedImagesSettings": ("State", "enabled"),
+}
+
+
+def install() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2 import utils
+    from moto.ec2.responses import EC2Response
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+
+    describe_snapshots = ElasticBlockStore.describe_snapshots
+
+    def snapshots(self: Any) -> Any:
+        result = describe_snapshots(self)
+        found = list(result.result["Snapshots"])
+        owners = [self.current_account if o == "self" else o for o in self._get_param("OwnerIds", [])]
+        restorable = self._get_param("RestorableByUserIds", [])
+        if owners:
+            found = [s for s in found if s.owner_id in owners]
+        if restorable:
+            found = [
+                s
+                for s in found
+                if ("all" in restorable and "all" in s.create_volume_permission_groups)
+                or set(restorable) & set(s.create_volume_permission_userids)
+            ]
+        return ActionResult({"Snapshots": found})
+
+    ElasticBlockStore.describe_snapshots = snapshots  # type: ignore[method-assign]
+    utils.filter_dict_attribute_mapping["virtualization-type"] = "virtualization_type"
+
+    def setting(key: str, value: str) -> Any:
+        def answer(self: Any) -> Any:
+            return ActionResult({key: value, "ManagedBy": "account"})
+
+        return answer
+
+    for operation, (key, value) in SETTINGS.items():
+        method = "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+        setattr(EC2Response, method, setting(key, value))
