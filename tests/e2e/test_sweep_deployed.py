@@ -3,8 +3,9 @@ exposure the events did not already alert, nothing again on the second run, and 
 fixed in between.
 
 moto cannot run the state machine (nor the schedule): demo.sweep walks the deployed definition, invoking the
-function it names as Step Functions would (see its docstring). This module runs last (file order) because it changes
-the played account: the web AMI is made private between the two runs.
+function it names as Step Functions would (see its docstring). The scenario is played in an account of this module's
+own: the other modules' tests add to the shared one (a copy, an event), which would change what stands, and the web
+AMI is made private here between the two runs.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ from typing import Any
 
 import pytest
 
-from demo.scenario import HOME
+from demo.scenario import HOME, OTHER
 from demo.sweep import SweepDemo, play_sweeps
-from tests.e2e.harness import Played
+from tests.e2e.harness import Played, play
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def played() -> Iterator[Played]:
+    """The scenario played once, every step, in an account only this module uses."""
+    yield from play(remediate=False, regions=(HOME, OTHER), keys=None)
+
+
+@pytest.fixture(scope="module")
 def swept(played: Played) -> Iterator[SweepDemo]:
     session = played.session
     assert session.runner is not None and session.inbox is not None and session.world is not None
