@@ -68,7 +68,9 @@ class RegionRun:
     undecided: list[tuple[str, str]] = field(default_factory=list)
     """(rule id, why), the checks a fact not read left open."""
     unread: list[tuple[str, str]] = field(default_factory=list)
-    """(what, why), the reads that failed (the rest of the region was read)."""
+    """(what, why), what the collection could not read (a read refused or failed, a copy's source deregistered);
+    the rest of the region was read. Not an exit 1: a source that is gone is not a failure, and the checks it
+    leaves open are counted as not decided."""
     calls: int = 0
     failed: str | None = None
     """Why the region could not be swept (a listing failed): its posture is unknown."""
@@ -196,8 +198,8 @@ def _is_terminal(stream: TextIO) -> bool:
 
 
 def summary(account: str, runs: Sequence[RegionRun], policy: Policy) -> str:
-    """One line: the regions, the findings by severity, the checks not decided by rule, the reads that failed and
-    the calls made (sts:GetCallerIdentity included)."""
+    """One line: the regions, the findings by severity, the checks not decided by rule, what could not be read
+    (a read refused or failed, a copy's source gone) and the calls made (sts:GetCallerIdentity included)."""
     severities = Counter(f.severity for r in runs for f in r.findings)
     by_severity = ", ".join(f"{severities[s]} {s.name}" for s in sorted(Severity, reverse=True) if severities[s])
     undecided = Counter(rule for r in runs for rule, _ in r.undecided)
@@ -215,7 +217,7 @@ def summary(account: str, runs: Sequence[RegionRun], policy: Policy) -> str:
             if undecided
             else ""
         )
-        + (f"; {unread} read(s) failed" if unread else "")
+        + (f"; {unread} item(s) not read" if unread else "")
         + f"; {1 + sum(r.calls for r in runs)} AWS call(s)"
     )
 
@@ -305,14 +307,14 @@ class _Terminal:
 
         assert self.progress is not None
         task = self.tasks[found.region]
-        ended = max(self.progress.tasks[self.tasks[found.region]].completed, 1)
-        if found.failed:
-            self.progress.update(task, total=ended, completed=ended, calls=found.calls, phase="[red]failed[/]")
+        if found.failed:  # the bar stays where the region stopped
+            self.progress.update(task, calls=found.calls, phase="[red]failed[/]")
             self.progress.console.print(
                 Text("amiguard: " + alerts.one_line(f"{account} {found.region}: not swept: {found.failed}"), "red"),
                 soft_wrap=True,
             )
         else:
+            ended = max(next(t.completed for t in self.progress.tasks if t.id == task), 1)
             self.progress.update(
                 task,
                 total=ended,
@@ -379,7 +381,7 @@ class _Terminal:
             ("Result", "left"),
             ("Findings", "right"),
             ("Not decided", "right"),
-            ("Reads failed", "right"),
+            ("Not read", "right"),
             ("AWS calls", "right"),
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 
 from ami_guard import cli
@@ -95,6 +96,18 @@ def sweep(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dic
 
 def found(documents: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return [(d["region"], d["rule_id"], d["resources"][0]["id"]) for d in documents]
+
+
+def refuse_launch_permissions_of(image_id: str, monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    """EC2 refuses to read one AMI's launch permissions."""
+    read = AmisResponse.describe_image_attribute
+
+    def refusing(self: Any) -> Any:
+        if self._get_param("ImageId") == image_id:
+            raise EC2ClientError("AuthFailure", message)
+        return read(self)
+
+    monkeypatch.setattr(AmisResponse, "describe_image_attribute", refusing)
 
 
 def refuse_snapshot_listing_in(region: str, monkeypatch: pytest.MonkeyPatch, message: str) -> None:
@@ -198,6 +211,30 @@ def test_a_region_whose_listing_fails_exits_1_and_the_others_are_still_reported(
     assert err.splitlines()[1].startswith(f"amiguard: account {ACCOUNT}: 1 region(s) swept, 1 failed ({FAR}); 10 ")
 
 
+def test_what_could_not_be_read_is_counted_not_decided_and_not_guessed(
+    emulated: EmulatedEc2, config: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given EC2 refuses to read the shares of the AMI shared outside the trust set, and a copy whose source is gone
+    seeded = Seeded(emulated)
+    refuse_launch_permissions_of(seeded.untrusted, monkeypatch, "Not authorized for images: [ami-x]")
+    gone = emulated.image("gone", FAR)
+    copy_of_gone = emulated.copy(gone, FAR, name="copy-of-gone")
+    emulated.ec2(FAR).deregister_image(ImageId=gone)
+
+    # When the region is swept
+    code, documents, err = sweep(capsys, "--region", HOME, "--config", config)
+
+    # Then it ran (exit 0), the AMI it could not read is not reported, and both checks are counted as open
+    assert code == 0
+    assert found(documents) == [f for f in expected_home(seeded) if f[2] != seeded.untrusted]
+    assert copy_of_gone not in {d["resources"][0]["id"] for d in documents}
+    assert err.splitlines() == [
+        f"amiguard: account {ACCOUNT}: 1 region(s) swept; 9 finding(s) at or above INFO (2 CRITICAL, 2 HIGH, "
+        "3 MEDIUM, 2 LOW); 2 check(s) not decided (1 ami-shared-untrusted, 1 copy-tags-missing); 2 item(s) not "
+        "read; 26 AWS call(s)"
+    ]
+
+
 def test_missing_credentials_exit_1_saying_how_to_get_some(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -269,8 +306,9 @@ def _on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_on_a_terminal_a_progress_display_and_tables_with_aws_values_escaped(
     emulated: EmulatedEc2, config: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a tag value and an AWS error message carrying terminal controls and rich markup
+    # Given a tag value and AWS error messages carrying terminal controls, rich markup and an emoji code
     seeded = Seeded(emulated)
+    refuse_launch_permissions_of(seeded.untrusted, monkeypatch, HOSTILE)
     refuse_snapshot_listing_in(FAR, monkeypatch, HOSTILE)
     _on_a_terminal(monkeypatch)
 
@@ -279,25 +317,34 @@ def test_on_a_terminal_a_progress_display_and_tables_with_aws_values_escaped(
 
     # Then the findings are on stdout as ever, the tag value exact in its JSON
     assert code == 1
-    assert found(documents) == expected_home(seeded)
+    assert found(documents) == [f for f in expected_home(seeded) if f[2] != seeded.untrusted]
     (copy,) = [d for d in documents if d["rule_id"] == "copy-tags-missing"]
     assert copy["evidence"]["lostTags"] == {"team": HOSTILE}
-    # And stderr is rich's display (styled), with a row per account-region and the tables
+    # And stderr is rich's display (styled): a row per account-region, the tables, what was not decided or read
     assert "\x1b[" in err, "rendered for a terminal"
     plain = _without_styles(err)
-    assert f"{ACCOUNT} {HOME}" in plain and "done: 10 finding(s)" in plain and "failed" in plain
+    assert f"{ACCOUNT} {HOME}" in plain and "done: 9 finding(s)" in plain and "failed" in plain
     assert "Findings by rule" in plain and f"Account {ACCOUNT}" in plain
     assert _row(plain, "ami-public") == ["ami-public", "CRITICAL", "1", "0"]
+    assert _row(plain, "ami-shared-untrusted") == ["ami-shared-untrusted", "HIGH", "0", "1"]
     assert _row(plain, "instance-paravirtual") == ["instance-paravirtual", "LOW", "1", "0"]
-    assert _row(plain, HOME) == [HOME, "swept", "10", "0", "0", "23"]
+    assert _row(plain, HOME) == [HOME, "swept", "9", "1", "1", "23"]
     *far, far_calls = _row(plain, FAR)
     assert far == [FAR, "failed", "-", "-", "-"] and 1 <= int(far_calls) <= 9  # as many as were made before it failed
-    # And the AWS error message is escaped: no control reaches the terminal, no markup or emoji code is obeyed
+    # And every AWS value is escaped: no control reaches the terminal, no markup or emoji code is obeyed
     escaped = "ops\\u202e\\x9b2J\\x85[link=https://evil.example]click[/link]\\u2028:skull: here"
-    assert f"not swept: ec2:DescribeSnapshots failed: UnauthorizedOperation: {escaped}" in plain
+    lines = plain.splitlines()
+    failure = f"amiguard: {ACCOUNT} {FAR}: not swept: ec2:DescribeSnapshots failed: UnauthorizedOperation: {escaped}"
+    assert any(line.endswith(failure) for line in lines)  # printed above the live rows, after their last redraw
+    assert lines[lines.index("Not decided:") + 1] == (
+        f"  ami-shared-untrusted: launch permissions of {seeded.untrusted} not read"
+    )
+    assert lines[lines.index("Not read:") + 1] == (
+        f"  ec2:DescribeImageAttribute {seeded.untrusted} launchPermission: AuthFailure: {escaped}"
+    )
     for raw in ("\u202e", "\x9b", "\x85", "\u2028", "\u2620", "\x1b]8;"):
         assert raw not in err
-    assert plain.splitlines()[-1].startswith(f"amiguard: account {ACCOUNT}: 1 region(s) swept, 1 failed ({FAR})")
+    assert lines[-1].startswith(f"amiguard: account {ACCOUNT}: 1 region(s) swept, 1 failed ({FAR})")
 
 
 def test_json_on_a_terminal_prints_no_display_and_needs_no_rich(
