@@ -314,11 +314,12 @@ class _Terminal:
                 soft_wrap=True,
             )
         else:
-            ended = max(next(t.completed for t in self.progress.tasks if t.id == task), 1)
+            # the reads announced stay the total: a bar short of its end would show a miscount, not hide it
+            state = next(t for t in self.progress.tasks if t.id == task)
             self.progress.update(
                 task,
-                total=ended,
-                completed=ended,
+                total=max(state.total or 0, state.completed, 1),
+                completed=max(state.completed, 1) if state.total is None else state.completed,
                 calls=found.calls,
                 phase=f"[green]done[/]: {len(found.findings)} finding(s)",
             )
