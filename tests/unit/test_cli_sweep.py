@@ -3,7 +3,9 @@ from the command line: exactly what is exposed now, every run; exit codes; the t
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -351,6 +353,35 @@ def test_on_a_terminal_a_progress_display_and_tables_with_aws_values_escaped(
     assert lines[-1].startswith(f"amiguard: account {ACCOUNT}: 1 region(s) swept, 1 failed ({FAR})")
 
 
+class _Screen(io.StringIO):
+    """One terminal that both stdout and stderr write to."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_when_stdout_is_the_same_terminal_the_json_lines_wait_for_the_display_to_end(
+    emulated: EmulatedEc2, config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given stdout and stderr are one terminal
+    seeded = Seeded(emulated)
+    screen = _Screen()
+    monkeypatch.setattr(sys, "stdout", screen)
+    monkeypatch.setattr(sys, "stderr", screen)
+
+    # When a person sweeps
+    code = cli.main(["sweep", "--region", HOME, "--region", FAR, "--config", config])
+
+    # Then the progress rows end, then come the JSON lines, then the tables: no line is drawn over
+    assert code == 0
+    text = _without_styles(screen.getvalue())
+    first, last, tables = text.index('{"schema"'), text.rindex('{"schema"'), text.index("Findings by rule")
+    last_row = max(m.start() for m in re.finditer(r"[0-9]+ calls +(waiting|listing|reading shares|done)", text))
+    assert last_row < first < last < tables
+    lines = [json.loads(line) for line in text[first:tables].splitlines() if line.strip()]
+    assert found(lines) == expected_home(seeded) + EXPECTED_FAR
+
+
 def test_json_on_a_terminal_prints_no_display_and_needs_no_rich(
     emulated: EmulatedEc2, config: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -370,8 +401,6 @@ def test_json_on_a_terminal_prints_no_display_and_needs_no_rich(
 
 def _without_styles(text: str) -> str:
     """rich's output without its own control sequences (SGR styles, cursor moves, line erases)."""
-    import re
-
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).replace("\r", "")
 
 
