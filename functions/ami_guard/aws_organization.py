@@ -114,8 +114,9 @@ class MemberSessions:
         self._sessions[key] = (session, _epoch(credentials["Expiration"]))
         return session
 
-    def clients(self, account: object) -> ClientFactory:
-        """(service, region) -> a client of `account`'s member role in that region (the role of that region)."""
+    def clients(self, account: object, config: Any = None) -> ClientFactory:
+        """(service, region) -> a client of `account`'s member role in that region (the role of that region).
+        `config`: the clients' botocore Config (None: the event functions' `client_config()`)."""
 
         def get(service: str, region: str) -> Any:
             session = self.session(account, region)
@@ -123,7 +124,7 @@ class MemberSessions:
             key = (account, region, service)
             made = self._clients.get(key)
             if made is None or made[0] is not session:
-                made = (session, session.client(service, region_name=region, config=client_config()))
+                made = (session, session.client(service, region_name=region, config=config or client_config()))
                 self._clients[key] = made
             return made[1]
 

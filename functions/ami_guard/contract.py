@@ -46,6 +46,9 @@ METRICS_NAMESPACE = "AmiGuard"
 
 CONTEXT_KEY = "amiGuard"
 ENV_IDEMPOTENCY_TABLE = "AMI_GUARD_IDEMPOTENCY_TABLE"
+# The table's global secondary index over the open findings of an account-region (partition `scope`, sort `id`).
+FINDINGS_INDEX = "scope-index"
+ENV_SWEEP_CONCURRENCY = "AMI_GUARD_SWEEP_CONCURRENCY"  # the sweep function: attribute reads at once (default 8)
 # The guard's own functions and rules that a function watches for tampering (comma-separated names).
 ENV_WATCHED_FUNCTIONS = "AMI_GUARD_WATCHED_FUNCTIONS"
 ENV_WATCHED_RULES = "AMI_GUARD_WATCHED_RULES"

@@ -20,8 +20,10 @@ from ami_guard.events.calls import Envelope, SkipEvent, parse_call
 from ami_guard.settings import Settings
 
 if TYPE_CHECKING:
+    from ami_guard.events.calls import ApiCall
     from ami_guard.events.principals import Principals
     from ami_guard.events.run_instances import Launch
+    from ami_guard.findings import Finding
     from ami_guard.instance_types import InstanceTypeInfo
     from ami_guard.organization import OrganizationScopes
     from ami_guard.rules.catalog import Routes
@@ -61,6 +63,9 @@ class Dependencies(NamedTuple):
     """Makes the Powertools persistence layer (and its DynamoDB client) when an event first needs it."""
     scope: OrganizationScopes | None = None
     """Organization mode: the member account's scope for each event (None: standalone, the fields above)."""
+    findings_store: Callable[[], Any] | None = None
+    """Makes the store of open findings (`aws_findings.DynamoFindingStore`) when a standing finding is first
+    alerted: the posture sweep then alerts it no second time, and resolves it when it is gone."""
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -93,6 +98,11 @@ def build_dependencies(settings: Settings, routes: Routes, *, clock: Callable[[]
         lookups = Ec2Lookups(clients, InstanceTypeCatalog(clients, settings.region))
         actions = Ec2Actions(clients, lookups)
 
+    def findings_store() -> Any:
+        from ami_guard.aws_findings import DynamoFindingStore
+
+        return DynamoFindingStore(clients, settings.idempotency_table, settings.region)
+
     def idempotency_store() -> Any:
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
@@ -109,6 +119,7 @@ def build_dependencies(settings: Settings, routes: Routes, *, clock: Callable[[]
         watched=settings.watched,
         idempotency_store=idempotency_store,
         scope=scope,
+        findings_store=functools.cache(findings_store),
     )
 
 
@@ -268,6 +279,7 @@ def _report(evaluation: Evaluation, scope: Scope, deps: Dependencies, logger: Lo
                 logger.warning(alerts.FULL_FINDING_LOG, extra=part)
         message_id = deps.publisher.publish(alert)
         published.append(finding.rule_id)
+        _record_open(finding, call, deps, logger)
         logger.info(
             "Published finding",
             extra={"rule_id": finding.rule_id, "severity": finding.severity.name, "message_id": message_id},
@@ -284,6 +296,24 @@ def _report(evaluation: Evaluation, scope: Scope, deps: Dependencies, logger: Lo
     }
     logger.info("Evaluated event", extra=summary)
     return summary
+
+
+def _record_open(finding: Finding, call: ApiCall, deps: Dependencies, logger: Logger) -> None:
+    """A standing finding, once alerted, is open: the sweep will not alert it again and resolves it when gone.
+    Recorded only for an account and a first resource in AWS's formats (a crafted id makes no record), after the
+    alert is out; a failure to record is logged and costs a repeated alert at the next sweep, never this one."""
+    if deps.findings_store is None or finding.rule_id not in deps.routes.standing() or not call.account:
+        return
+    from ami_guard.lifecycle import finding_key, standing_after
+
+    resource = finding.resources[0] if finding.resources else None
+    if resource is None or not resource.valid or not standing_after(finding):
+        return
+    key = finding_key(finding, call.account, call.region)
+    try:
+        deps.findings_store().opened(key, finding, call.account, call.region, "event", call.event_time or "")
+    except Exception as exc:
+        logger.warning("Open finding not recorded", extra={"key": key, "reason": str(exc)[:300]})
 
 
 class _ReadNeeded(Exception):

@@ -6,7 +6,7 @@ actions in the envelope's account, the policy with the organization's ACTIVE acc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ami_guard import contract
@@ -50,6 +50,19 @@ class OrganizationScopes:
         if key is not None:
             self._members[key] = made
         return made
+
+    def member_clients(self, account: str, config: Any) -> ClientFactory:
+        """Clients of `account`'s member role with `config` (the posture sweep's: adaptive retries)."""
+        return self._sessions.clients(account, config)
+
+    def accounts(self) -> Mapping[str, str] | None:
+        """The organization's ACTIVE accounts (id -> name), or None when they could not be listed (`error` says
+        why)."""
+        return self._directory.accounts()
+
+    @property
+    def error(self) -> str | None:
+        return self._directory.error
 
     @staticmethod
     def trust_decides(call: ApiCall) -> bool:

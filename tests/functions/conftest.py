@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2 import ec2_backends
 
+from ami_guard import contract
 from ami_guard.config import Policy
 from ami_guard.guard import Dependencies, build_dependencies
 from ami_guard.rules.catalog import routes
@@ -169,6 +170,29 @@ def recorder(account: Account) -> CallRecorder:
     return calls
 
 
+def create_table() -> None:
+    """The guard's table as the stack makes it: the idempotency records' key, and the open findings' index."""
+    boto3.client("dynamodb", region_name=r.REGION).create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "scope", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": contract.FINDINGS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "scope", "KeyType": "HASH"},
+                    {"AttributeName": "id", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @pytest.fixture
 def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     for key, value in {
@@ -185,12 +209,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
     try:
         with mock_aws():
             topic_arn = boto3.client("sns", region_name=r.REGION).create_topic(Name="ami-guard-alerts")["TopicArn"]
-            boto3.client("dynamodb", region_name=r.REGION).create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_table()
             acct = Account(topic_arn=topic_arn, queue_url="")
             acct.queue_url = acct.subscribe_queue("inbox")
             yield acct

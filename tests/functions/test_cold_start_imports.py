@@ -56,6 +56,9 @@ EXPECTED = {
         # its calls: the rules of both its domains (the account-settings rules are decided from the record alone)
         "ami_guard.rules.account_settings",
         "ami_guard.events.settings",
+        # its alert is a standing finding: recorded as open for the posture sweep
+        "ami_guard.lifecycle",
+        "ami_guard.aws_findings",
     },
     "launch": COMMON
     | {
@@ -74,6 +77,9 @@ EXPECTED = {
         "ami_guard.rules.common",
         "ami_guard.rules.images",
         "ami_guard.rules.copies",  # its calls: the rules of both its domains
+        # its alert is a standing finding: recorded as open for the posture sweep
+        "ami_guard.lifecycle",
+        "ami_guard.aws_findings",
     },
     "tamper": COMMON
     | {

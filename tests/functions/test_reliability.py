@@ -98,9 +98,14 @@ def test_transient_publish_failure_fails_the_invocation_so_the_retry_alerts_once
     assert [n["MessageAttributes"]["rule_id"]["Value"] for n in deployed.received()] == ["snapshot-public"]
 
 
-def idempotency_records() -> list[dict[str, Any]]:
+def table_items() -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = boto3.client("dynamodb", region_name=r.REGION).scan(TableName=TABLE)["Items"]
     return items
+
+
+def idempotency_records() -> list[dict[str, Any]]:
+    """The table's idempotency records (Powertools'), not the open findings the guard also keeps there."""
+    return [item for item in table_items() if not item["id"]["S"].startswith("finding#")]
 
 
 @pytest.mark.parametrize(
@@ -134,6 +139,14 @@ def test_an_event_that_alerts_is_recorded_once(deployed: Account) -> None:
         permission_guard.lambda_handler(event, FakeContext())
     assert len(deployed.received()) == 1
     assert len(idempotency_records()) == 1
+    # and the standing finding it alerted is open, once: the posture sweep alerts it no second time
+    (opened,) = [item for item in table_items() if item["id"]["S"].startswith("finding#")]
+    assert opened["id"]["S"] == f"finding#{r.ACCOUNT}/{r.REGION}/snapshot-public/snapshot:snap-0123456789abcdef0"
+    assert (opened["scope"]["S"], opened["status"]["S"], opened["origin"]["S"]) == (
+        f"{r.ACCOUNT}/{r.REGION}",
+        "open",
+        "event",
+    )
 
 
 # --- tamper rule --------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ import pytest
 
 from ami_guard.config import parse_policy
 from ami_guard.events.principals import Principals
+from ami_guard.lifecycle import finding_key
 from ami_guard.rules.spec import Undecided
-from ami_guard.sweep.evaluate import evaluate_region, finding_key
+from ami_guard.sweep.evaluate import evaluate_region
 from ami_guard.sweep.facts import (
     AccountSettings,
     OwnedImage,
@@ -181,10 +182,26 @@ def test_a_fact_not_read_is_undecided_not_raised() -> None:
     result = evaluate_region(facts, POLICY)
     assert result.findings == ()
     assert result.undecided == (
-        Undecided("ami-shared-untrusted", "launch permissions of ami-0aaaaaaaaaaaaaaa1 not read"),
-        Undecided("snapshot-shared-untrusted", "create-volume permissions of snap-0aaaaaaaaaaaaaaa1 not read"),
-        Undecided("ami-block-public-access-disabled", "AMI block public access of eu-west-1 not read: AccessDenied"),
-        Undecided("copy-tags-missing", "source ami-0ccccccccccccccc1 of copy ami-0aaaaaaaaaaaaaaa2 not read"),
+        Undecided(
+            "ami-shared-untrusted",
+            "launch permissions of ami-0aaaaaaaaaaaaaaa1 not read",
+            "image:ami-0aaaaaaaaaaaaaaa1",
+        ),
+        Undecided(
+            "snapshot-shared-untrusted",
+            "create-volume permissions of snap-0aaaaaaaaaaaaaaa1 not read",
+            "snapshot:snap-0aaaaaaaaaaaaaaa1",
+        ),
+        Undecided(
+            "ami-block-public-access-disabled",
+            "AMI block public access of eu-west-1 not read: AccessDenied",
+            "account-setting:image-block-public-access",
+        ),
+        Undecided(
+            "copy-tags-missing",
+            "source ami-0ccccccccccccccc1 of copy ami-0aaaaaaaaaaaaaaa2 not read",
+            "image:ami-0aaaaaaaaaaaaaaa2",
+        ),
     )
 
 

@@ -64,7 +64,7 @@ def _copy_image(result: Evaluation, policy: Policy, lookups: Lookups, actions: A
                 )
             finding = rules.copy_tags_missing(call, image, source_tags)
             if finding is not None:
-                action, applied = _restore_tags(call, image, source_tags, policy, lookups, actions)
+                action, applied = restore_tags(call, image, source_tags, policy, lookups, actions)
                 result.add(finding.with_action(action))
     if source_unread is not None:
         result.cannot_tell(
@@ -97,7 +97,7 @@ def _untrusted_source(result: Evaluation, image: NewImage, policy: Policy, looku
 _COPY_RULES = (rules.COPY_TAGS_MISSING, rules.COPY_PERMISSIONS_NOT_COPIED)
 
 
-def _restore_tags(
+def restore_tags(
     call: ApiCall,
     image: NewImage,
     source_tags: Mapping[str, str] | None,

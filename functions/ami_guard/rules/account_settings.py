@@ -307,7 +307,9 @@ def _state_now(
     state = getattr(posture.settings, field)
     if state is None:
         why = posture.settings.unread.get(field, "not read")
-        yield Undecided(rule_id, f"{setting} of {posture.region} not read: {why}")
+        yield Undecided(
+            rule_id, f"{setting} of {posture.region} not read: {why}", f"account-setting:{_SETTING_IDS[field]}"
+        )
         return
     if state.lower() not in weak:
         return

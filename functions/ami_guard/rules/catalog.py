@@ -35,6 +35,16 @@ class Routes(NamedTuple):
     def names(self) -> tuple[str, ...]:
         return tuple(sorted({name for _, name in self.calls}))
 
+    def standing(self) -> frozenset[str]:
+        """The ids of these domains' rules that have a standing condition (`Rule.sweep`): their findings have a
+        lifecycle (recorded as open when alerted, resolved by the sweep)."""
+        return _standing(tuple(sorted({domain for domains in self.calls.values() for domain in domains})))
+
+
+@functools.cache
+def _standing(domains: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(rule.id for domain in domains for rule in domain_rules(domain) if rule.sweep is not None)
+
 
 @functools.cache
 def routes(*guards: str) -> Routes:

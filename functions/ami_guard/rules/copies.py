@@ -188,13 +188,18 @@ def copies_lacking_tags_now(posture: RegionPosture, policy: Policy) -> Iterator[
             continue
         source = posture.sources.get(image.source_image_id or "")
         if source is None:
-            yield Undecided(COPY_TAGS_MISSING, f"source {image.source_image_id} of copy {image.image_id} not read")
+            yield Undecided(
+                COPY_TAGS_MISSING,
+                f"source {image.source_image_id} of copy {image.image_id} not read",
+                f"image:{image.image_id}",
+            )
             continue
         if source.owner_id != posture.account:
             yield Undecided(
                 COPY_TAGS_MISSING,
                 f"source {image.source_image_id} of copy {image.image_id} is owned by {source.owner_id}: EC2 shows "
                 "its tags to its owner only",
+                f"image:{image.image_id}",
             )
             continue
         lacking = {key: value for key, value in user_tags(source.tags).items() if key not in image.tags}

@@ -170,7 +170,9 @@ def images_shared_untrusted_now(posture: RegionPosture, policy: Policy) -> Itera
         if image.public:
             continue  # ami-public says it; a public image's other shares are not read
         if image.launch_permissions is None:
-            yield Undecided(AMI_SHARED_UNTRUSTED, f"launch permissions of {image.image_id} not read")
+            yield Undecided(
+                AMI_SHARED_UNTRUSTED, f"launch permissions of {image.image_id} not read", f"image:{image.image_id}"
+            )
             continue
         untrusted = untrusted_principals(image.launch_permissions, policy, posture.account)
         if not untrusted:
@@ -215,7 +217,11 @@ def snapshots_shared_untrusted_now(posture: RegionPosture, policy: Policy) -> It
         if snapshot.public:
             continue
         if snapshot.create_volume_permissions is None:
-            yield Undecided(SNAPSHOT_SHARED_UNTRUSTED, f"create-volume permissions of {snapshot.snapshot_id} not read")
+            yield Undecided(
+                SNAPSHOT_SHARED_UNTRUSTED,
+                f"create-volume permissions of {snapshot.snapshot_id} not read",
+                f"snapshot:{snapshot.snapshot_id}",
+            )
             continue
         untrusted = untrusted_principals(snapshot.create_volume_permissions, policy, posture.account)
         if not untrusted:

@@ -56,6 +56,9 @@ class Undecided(NamedTuple):
 
     rule_id: str
     reason: str
+    subject: str | None = None
+    """`<resource kind>:<resource id>` the check is about (a finding's key names it the same way): an open finding
+    whose check is undecided is not taken for fixed."""
     cause: str = "lookup"
 
 

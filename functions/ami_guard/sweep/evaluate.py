@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from ami_guard.lifecycle import finding_key
 from ami_guard.rules.catalog import all_rules
 from ami_guard.rules.spec import Undecided
 
@@ -26,13 +27,6 @@ class RegionFindings(NamedTuple):
     undecided: tuple[Undecided, ...]
     """The checks a missing fact left open (each names the resource and why), then what the collection could not
     read at all."""
-
-
-def finding_key(finding: Finding, account: str, region: str) -> str:
-    """`<account>/<region>/<rule id>/<resource kind>:<resource id>`: one finding per rule and resource."""
-    resource = finding.resources[0] if finding.resources else None
-    subject = f"{resource.kind}:{resource.id}" if resource is not None else "-"
-    return f"{account}/{region}/{finding.rule_id}/{subject}"
 
 
 def evaluate_region(posture: RegionPosture, policy: Policy) -> RegionFindings:

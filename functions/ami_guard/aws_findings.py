@@ -1,0 +1,97 @@
+"""The open findings of every account-region, kept in the guard's DynamoDB table (the idempotency table): the AWS
+edge of `lifecycle`.
+
+Item: `id = "finding#<key>"`, `scope = "<account>/<region>"`, `status` (open / resolved), and what `OpenFinding`
+holds. The table's global secondary index `scope-index` (partition `scope`, sort `id`) lists an account-region's
+open findings with one paged Query; a resolved finding leaves the index (its `scope` is removed) and expires after
+RESOLVED_DAYS with the table's TTL (`expiration`, the attribute Powertools' records use). Calls: dynamodb:Query on the
+index, dynamodb:PutItem, dynamodb:UpdateItem.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ami_guard import contract
+from ami_guard.aws import ClientFactory
+from ami_guard.findings import Finding
+from ami_guard.lifecycle import OPEN, RESOLVED, OpenFinding, open_record
+
+RESOLVED_DAYS = 30
+_FIELDS = ("rule_id", "severity", "title", "account", "region", "resource_kind", "resource_id", "origin", "first_seen")
+
+
+def _item_id(key: str) -> str:
+    return f"finding#{key}"
+
+
+def _scope(account: str, region: str) -> str:
+    return f"{account}/{region}"
+
+
+class DynamoFindingStore:
+    def __init__(self, clients: ClientFactory, table_name: str, table_region: str) -> None:
+        self._clients = clients
+        self._table = table_name
+        self._region = table_region
+
+    def _dynamodb(self) -> Any:
+        return self._clients("dynamodb", self._region)
+
+    def open_findings(self, account: str, region: str) -> dict[str, OpenFinding]:
+        """Every open finding of the account-region, by key (a paged Query on the scope index)."""
+        found: dict[str, OpenFinding] = {}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": contract.FINDINGS_INDEX,
+            "KeyConditionExpression": "#scope = :scope",
+            "ExpressionAttributeNames": {"#scope": "scope"},
+            "ExpressionAttributeValues": {":scope": {"S": _scope(account, region)}},
+        }
+        while True:
+            page = self._dynamodb().query(**request)
+            for item in page.get("Items", []):
+                if item.get("status", {}).get("S") != OPEN:
+                    continue
+                key = item["id"]["S"].removeprefix("finding#")
+                values = {name: item.get(name, {}).get("S") for name in _FIELDS}
+                found[key] = OpenFinding(key=key, **values)
+            if "LastEvaluatedKey" not in page:
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def opened(self, key: str, finding: Finding, account: str, region: str, origin: str, when: str) -> bool:
+        """Record the finding as open; False when it already was (it is not alerted as new twice)."""
+        record = open_record(key, finding, account, region, origin, when)
+        item = {name: {"S": value} for name, value in record._asdict().items() if value is not None and name != "key"}
+        item.update({"id": {"S": _item_id(key)}, "scope": {"S": _scope(account, region)}, "status": {"S": OPEN}})
+        try:
+            self._dynamodb().put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(id) OR #status = :resolved",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":resolved": {"S": RESOLVED}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def resolved(self, record: OpenFinding, when: str) -> None:
+        """Close the finding: out of the scope index, kept RESOLVED_DAYS for the record, then expired."""
+        self._dynamodb().update_item(
+            TableName=self._table,
+            Key={"id": {"S": _item_id(record.key)}},
+            UpdateExpression="SET #status = :resolved, resolved_at = :when, expiration = :expires REMOVE #scope",
+            ExpressionAttributeNames={"#status": "status", "#scope": "scope"},
+            ExpressionAttributeValues={
+                ":resolved": {"S": RESOLVED},
+                ":when": {"S": when},
+                ":expires": {"N": str(int(time.time()) + RESOLVED_DAYS * 86400)},
+            },
+        )

@@ -1,0 +1,137 @@
+"""Sweep guard: the posture sweep, one account and region per invocation (the state machine fans out over them).
+
+Input `{"plan": true, "run": "<id>"}`: the targets of this sweep, `{"targets": [{"account", "region", "run"}...]}`
+(standalone: the function's own account and region; organization mode: every ACTIVE account of the organization in
+each of its regions). Input `{"account", "region", "run"}`: sweep that account-region (`sweep.run.sweep_region`) and
+return its summary. The input is a claim: an account or region outside the targets is refused, nothing is read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+
+from ami_guard import contract
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from ami_guard.settings import Settings
+
+logger = Logger(service=contract.POWERTOOLS_SERVICE_NAME)
+_RUN = r"[A-Za-z0-9._:-]{1,80}"
+_state: dict[str, Any] = {}
+
+
+def _settings() -> Settings:
+    if "settings" not in _state:
+        from ami_guard.settings import load_settings
+
+        _state["settings"] = load_settings()
+    settings: Settings = _state["settings"]
+    return settings
+
+
+def _own_account(context: Any) -> str:
+    return str(getattr(context, "invoked_function_arn", "").split(":")[4])
+
+
+def plan(settings: Settings, own_account: str, run: str, accounts: Any = None) -> list[dict[str, str]]:
+    """The account-regions of one sweep (`accounts`: the organization's ACTIVE accounts, organization mode)."""
+    organization = settings.policy.organization
+    if organization is None:
+        return [{"account": own_account, "region": settings.region, "run": run}]
+    return [
+        {"account": account, "region": region, "run": run}
+        for account in sorted(accounts or ())
+        for region in organization.regions
+    ]
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = _settings()
+    run = event.get("run") if isinstance(event, dict) else None
+    if not isinstance(run, str) or re.fullmatch(_RUN, run) is None:
+        return _refused(f"the input names no sweep run in the expected format: {str(run)[:100]!r}")
+    own = _own_account(context)
+    scopes = _scopes(settings) if settings.policy.organization is not None else None
+    accounts = None
+    if scopes is not None:
+        accounts = scopes.accounts()
+        if accounts is None:
+            return _refused(f"the organization's accounts could not be listed: {scopes.error}")
+    targets = plan(settings, own, run, accounts)
+    if event.get("plan") is True:
+        logger.info("Sweep planned", extra={"run": run, "targets": len(targets)})
+        return {"targets": targets}
+    target = {"account": event.get("account"), "region": event.get("region"), "run": run}
+    if target not in targets:
+        return _refused(f"{target['account']!r} / {target['region']!r} is not an account-region of this sweep")
+    return _sweep(settings, target["account"], target["region"], run, scopes)
+
+
+def _sweep(settings: Settings, account: str, region: str, run: str, scopes: Any) -> dict[str, Any]:
+    from ami_guard.aws import (
+        Ec2Actions,
+        Ec2Lookups,
+        InstanceTypeCatalog,
+        SnsPublisher,
+        client_factory,
+        sweep_client_config,
+    )
+    from ami_guard.aws_findings import DynamoFindingStore
+    from ami_guard.sweep.collect import RegionFailed
+    from ami_guard.sweep.observation import observation
+    from ami_guard.sweep.run import sweep_region
+
+    concurrency = int(os.environ.get(contract.ENV_SWEEP_CONCURRENCY, "8") or "8")
+    hub = client_factory()
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    policy = settings.policy
+    if scopes is None:
+        clients = client_factory(sweep_client_config(concurrency))
+        lookups = Ec2Lookups(clients, InstanceTypeCatalog(clients, region))
+        ec2 = (lookups, Ec2Actions(clients, lookups))
+    else:
+        clients = scopes.member_clients(account, sweep_client_config(concurrency))
+        scope = scopes(observation(account, region, run, now), account)
+        policy, ec2 = scope.policy, (scope.lookups, scope.actions)
+    store = DynamoFindingStore(hub, settings.idempotency_table, settings.region)
+    try:
+        summary = sweep_region(
+            clients,
+            account,
+            region,
+            policy,
+            store,
+            SnsPublisher(hub, settings.topic_arn),
+            run_id=run,
+            now=now,
+            concurrency=concurrency,
+            ec2=ec2 if policy.copy_tags else None,
+            log=lambda message, extra: logger.warning(message, extra=extra),
+        )
+    except RegionFailed as exc:
+        logger.error("Sweep failed", extra={"account": account, "region": region, "reason": str(exc)})
+        raise
+    logger.info("Swept", extra=summary)
+    return summary
+
+
+def _scopes(settings: Settings) -> Any:
+    if "scopes" not in _state:
+        from ami_guard.aws import client_factory
+        from ami_guard.organization import OrganizationScopes
+
+        _state["scopes"] = OrganizationScopes(settings, client_factory())
+    return _state["scopes"]
+
+
+def _refused(reason: str) -> dict[str, Any]:
+    logger.warning("Sweep refused", extra={"reason": reason})
+    return {"status": "refused", "reason": reason}

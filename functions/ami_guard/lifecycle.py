@@ -1,0 +1,113 @@
+"""A standing finding's life: alerted once when first seen (by an event or by the posture sweep), not again while it
+stands, and one `resolved` notice when the sweep no longer finds it. Pure: the store and the publisher are the
+caller's.
+
+A finding is the same finding across sweeps and events when its key is (`sweep.evaluate.finding_key`): its account,
+region, rule and first resource. Only rules with a standing condition (`Rule.sweep`) have a lifecycle: the others
+are alerted per event and never recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
+
+from ami_guard.findings import Finding, Resource, Severity
+
+if TYPE_CHECKING:
+    from ami_guard.sweep.evaluate import RegionFindings
+
+OPEN = "open"
+RESOLVED = "resolved"
+
+
+def finding_key(finding: Finding, account: str, region: str) -> str:
+    """`<account>/<region>/<rule id>/<resource kind>:<resource id>`: one finding per rule and resource."""
+    resource = finding.resources[0] if finding.resources else None
+    subject = f"{resource.kind}:{resource.id}" if resource is not None else "-"
+    return f"{account}/{region}/{finding.rule_id}/{subject}"
+
+
+def standing_after(finding: Finding) -> bool:
+    """Whether an event's finding still stands once alerted: not when the guard removed what made it."""
+    return not (finding.action is not None and finding.action.get("status") == "removed")
+
+
+class OpenFinding(NamedTuple):
+    """What the store keeps of a finding that was alerted and is not resolved: enough to say it is resolved."""
+
+    key: str
+    rule_id: str
+    severity: str
+    title: str
+    account: str
+    region: str
+    resource_kind: str | None
+    resource_id: str | None
+    origin: str
+    """"event" or "sweep": who alerted on it first."""
+    first_seen: str
+
+
+class Reconciled(NamedTuple):
+    new: tuple[tuple[str, Finding], ...]
+    """(key, finding) of the findings to alert on: found now, not open before."""
+    standing: tuple[str, ...]
+    """Keys found now and already open: nothing is sent."""
+    resolved: tuple[OpenFinding, ...]
+    """Open before, not found now, and not left undecided now: one `resolved` notice each."""
+
+
+def reconcile(
+    found: RegionFindings, open_findings: Mapping[str, OpenFinding], keys: Mapping[str, Finding]
+) -> Reconciled:
+    """Compare what the sweep finds in one account-region (`keys`: each of `found.findings` by its key) with what
+    is open there. An open finding whose check the sweep could not decide this time stays open."""
+    undecided = {
+        f"{found.account}/{found.region}/{note.rule_id}/{note.subject}" for note in found.undecided if note.subject
+    }
+    new = tuple((key, finding) for key, finding in keys.items() if key not in open_findings)
+    standing = tuple(key for key in keys if key in open_findings)
+    resolved = tuple(
+        open_finding for key, open_finding in sorted(open_findings.items()) if key not in keys and key not in undecided
+    )
+    return Reconciled(new, standing, resolved)
+
+
+def open_record(key: str, finding: Finding, account: str, region: str, origin: str, when: str) -> OpenFinding:
+    resource = finding.resources[0] if finding.resources else None
+    return OpenFinding(
+        key=key,
+        rule_id=finding.rule_id,
+        severity=finding.severity.name,
+        title=finding.title,
+        account=account,
+        region=region,
+        resource_kind=resource.kind if resource is not None else None,
+        resource_id=resource.id if resource is not None else None,
+        origin=origin,
+        first_seen=when,
+    )
+
+
+def resolved_finding(record: OpenFinding, run_id: str) -> Finding:
+    """The notice that a finding is gone: its rule, severity and resource, status `resolved`."""
+    resources = (
+        (Resource(record.resource_kind, record.resource_id, record.region, record.account),)
+        if record.resource_kind and record.resource_id
+        else ()
+    )
+    found_by = "an event" if record.origin == "event" else "the posture sweep"
+    return Finding(
+        rule_id=record.rule_id,
+        severity=Severity[record.severity] if record.severity in Severity.__members__ else Severity.INFO,
+        title=f"Resolved: {record.title}",
+        description=(
+            f"The posture sweep (run {run_id}) no longer finds this: first alerted by {found_by} at "
+            f"{record.first_seen}, it is fixed now (or the resource is gone)."
+        ),
+        resources=resources,
+        evidence={"firstSeen": record.first_seen, "firstAlertedBy": record.origin, "run": run_id},
+        recommendation="Nothing to do; if it comes back, the guard alerts again.",
+        status=RESOLVED,
+    )
