@@ -105,9 +105,10 @@ def run(args: argparse.Namespace) -> int:
     )
     run_id = f"amiguard-cli-{uuid.uuid4()}"
     runs: list[RegionRun] = []
+    sources: dict[str, Any] = {}  # the copies' sources read so far: none is read twice (regions run one by one)
     with reporter.showing(account, regions):
         for region in regions:
-            found = _sweep_region(account, region, policy, run_id, reporter)
+            found = _sweep_region(account, region, policy, run_id, reporter, sources)
             runs.append(found)
             reporter.done(account, found)
     reporter.end(account, runs)
@@ -152,7 +153,9 @@ def _credentials_hint(exc: Exception) -> str:
     return ""
 
 
-def _sweep_region(account: str, region: str, policy: Policy, run_id: str, reporter: _Plain | _Terminal) -> RegionRun:
+def _sweep_region(
+    account: str, region: str, policy: Policy, run_id: str, reporter: _Plain | _Terminal, sources: dict[str, Any]
+) -> RegionRun:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from ami_guard.aws import client_factory, sweep_client_config
@@ -163,7 +166,7 @@ def _sweep_region(account: str, region: str, policy: Policy, run_id: str, report
     # a factory each region: collect_region calls it on this thread only
     clients = reporter.watch(region, client_factory(sweep_client_config(DEFAULT_CONCURRENCY)))
     try:
-        posture = collect_region(clients, account, region, concurrency=DEFAULT_CONCURRENCY)
+        posture = collect_region(clients, account, region, concurrency=DEFAULT_CONCURRENCY, source_cache=sources)
     except RegionFailed as exc:
         found.failed = f"{exc.call} failed: {exc.reason}"
         found.calls = sum(exc.calls.values())

@@ -149,6 +149,18 @@ def test_a_sweep_prints_exactly_what_is_exposed_now_every_time_it_runs(
     assert {d["event_id"] for d in first[1]} != {d["event_id"] for d in second[1]}
 
 
+def test_a_source_one_region_listed_is_not_read_again_for_the_next(
+    emulated: EmulatedEc2, config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given HOME's copies have their source in FAR, and FAR is swept first
+    seeded = Seeded(emulated)
+    code, documents, err = sweep(capsys, "--region", FAR, "--region", HOME, "--config", config)
+    # Then the same findings, with one call fewer than HOME first: FAR's listing already read the source
+    assert code == 0
+    assert found(documents) == EXPECTED_FAR + expected_home(seeded)
+    assert err.endswith("; 32 AWS call(s)\n")
+
+
 def test_each_line_is_a_sweep_alert_document(
     emulated: EmulatedEc2, config: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
