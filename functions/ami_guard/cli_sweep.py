@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_AWS_FAILED
 
     reporter: _Plain | _Terminal = (
-        _Plain(sys.stdout, sys.stderr, policy) if args.json or not _is_terminal(sys.stderr) else _Terminal(policy)
+        _Plain(sys.stdout, policy) if args.json or not _is_terminal(sys.stderr) else _Terminal(policy)
     )
     run_id = f"amiguard-cli-{uuid.uuid4()}"
     runs: list[RegionRun] = []
@@ -163,6 +163,7 @@ def _sweep_region(
     from ami_guard.sweep.evaluate import evaluate_region
 
     found = RegionRun(region)
+    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the alert's event.time: when the region was read
     # a factory each region: collect_region calls it on this thread only
     clients = reporter.watch(region, client_factory(sweep_client_config(DEFAULT_CONCURRENCY)))
     try:
@@ -179,7 +180,6 @@ def _sweep_region(
     found.undecided = [(u.rule_id, u.reason) for u in result.undecided]
     found.unread = [(u.what, u.reason) for u in posture.unread]
     found.calls = sum(posture.calls.values())
-    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     found.lines = [_line(f, account, region, run_id, when) for f in found.findings]
     return found
 
@@ -195,9 +195,6 @@ def _is_terminal(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-# Summary -------------------------------------------------------------------------------------------------------
 
 
 def summary(account: str, runs: Sequence[RegionRun], policy: Policy) -> str:
@@ -228,9 +225,8 @@ def summary(account: str, runs: Sequence[RegionRun], policy: Policy) -> str:
 class _Plain:
     """Off a terminal, or --json: the JSON lines as each region ends, a line per failure, one summary line."""
 
-    def __init__(self, out: TextIO, err: TextIO, policy: Policy) -> None:
+    def __init__(self, out: TextIO, policy: Policy) -> None:
         self.out = out
-        self.err = err
         self.policy = policy
 
     @contextmanager
