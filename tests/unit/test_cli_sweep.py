@@ -269,6 +269,27 @@ def test_missing_credentials_exit_1_saying_how_to_get_some(
     )
 
 
+@pytest.mark.filterwarnings("ignore:Exception\\(STSClientError\\) with code ExpiredToken:UserWarning")
+def test_expired_credentials_exit_1_before_any_region_is_read(
+    emulated: EmulatedEc2, config: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.responses import TokenResponse
+
+    def expired(self: Any) -> Any:
+        raise STSClientError("ExpiredToken", "The security token included in the request is expired")
+
+    monkeypatch.setattr(TokenResponse, "get_caller_identity", expired)
+    Seeded(emulated)
+    code, documents, err = sweep(capsys, "--region", HOME, "--config", config)
+    assert code == 1 and documents == []
+    assert err == (
+        "amiguard: sts:GetCallerIdentity failed: An error occurred (ExpiredToken) when calling the GetCallerIdentity "
+        "operation: The security token included in the request is expired (the credentials have expired: renew "
+        "them, e.g. `aws sso login`)\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
