@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -312,6 +313,15 @@ def test_unreadable_input_or_configuration_exits_2_before_any_call(
     code, documents, err = sweep(capsys, *argv)
     assert code == 2 and documents == []
     assert err.startswith(message) and len(err.splitlines()) == 1
+
+
+def test_the_installed_script_has_the_sweep_command(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "amiguard"
+    done = subprocess.run(
+        [str(script), "sweep", "--region", "mars-1"], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "amiguard: --region: 'mars-1' is not an AWS region name (like eu-west-1)\n"
 
 
 def test_a_config_that_does_not_parse_exits_2_naming_the_key(
