@@ -13,7 +13,19 @@ from bench.aws_stub import READ_PREFIXES
 COLD_START_FLOOR_RATIO = 1.2
 CUSTODIAN_COLD_START_RATIO = 0.6
 WARM_PARSE_RATIO = 20
-ZERO_READ_KINDS = ("ModifyImageAttribute", "ModifySnapshotAttribute", "RunInstances")
+ZERO_READ_KINDS = (
+    "ModifyImageAttribute",
+    "ModifySnapshotAttribute",
+    "RunInstances",
+    # the account-setting events (issue 10): decided from the record, no read
+    "DisableSnapshotBlockPublicAccess",
+    "EnableSnapshotBlockPublicAccess",
+    "EnableAllowedImagesSettings",
+    "ReplaceImageCriteriaInAllowedImagesSettings",
+    "UnlockSnapshot",
+    "CreateStoreImageTask",
+    "RecycleBinDeleteRule",
+)
 ONE_READ_KINDS = ("RunInstancesWithoutVirtualizationType",)
 CACHED_ACROSS_INVOCATIONS = {
     "ec2:DescribeInstanceTypes": "once per instance type per container (InstanceTypeCatalog), then from memory",

@@ -103,6 +103,49 @@ PERMISSION = Function(
             alerting=lambda: _ec2(r.disable_block_public_access()),
             alert="ami-block-public-access-disabled",
         ),
+        # the account's guardrails: decided from the record alone, like the permission changes
+        Kind(
+            "DisableSnapshotBlockPublicAccess",
+            quiet=lambda: _ec2(_refused(r.disable_snapshot_block_public_access())),
+            alerting=lambda: _ec2(r.disable_snapshot_block_public_access()),
+            alert="snapshot-block-public-access-disabled",
+        ),
+        Kind(
+            "EnableSnapshotBlockPublicAccess",
+            quiet=lambda: _ec2(r.enable_snapshot_block_public_access("block-all-sharing")),
+            alerting=lambda: _ec2(r.enable_snapshot_block_public_access("block-new-sharing")),
+            alert="snapshot-block-public-access-weakened",
+        ),
+        Kind(
+            "EnableAllowedImagesSettings",
+            quiet=lambda: _ec2(r.enable_allowed_images("enabled")),
+            alerting=lambda: _ec2(r.enable_allowed_images("audit-mode")),
+            alert="allowed-images-audit-only",
+        ),
+        Kind(
+            "ReplaceImageCriteriaInAllowedImagesSettings",
+            quiet=lambda: _ec2(_refused(r.replace_image_criteria(["amazon"]))),
+            alerting=lambda: _ec2(r.replace_image_criteria(["amazon"])),
+            alert="allowed-images-criteria-changed",
+        ),
+        Kind(
+            "UnlockSnapshot",
+            quiet=lambda: _ec2(_refused(r.unlock_snapshot(SNAPSHOT_ID))),
+            alerting=lambda: _ec2(r.unlock_snapshot(SNAPSHOT_ID)),
+            alert="snapshot-unlocked",
+        ),
+        Kind(
+            "CreateStoreImageTask",
+            quiet=lambda: _ec2(_refused(r.create_store_image_task(IMAGE_ID, "exports"))),
+            alerting=lambda: _ec2(r.create_store_image_task(IMAGE_ID, "exports")),
+            alert="image-exported",
+        ),
+        Kind(
+            "RecycleBinDeleteRule",
+            quiet=lambda: _other(_refused(r.recycle_bin_call("DeleteRule", "a1b2c3d4e5f"))),
+            alerting=lambda: _other(r.recycle_bin_call("DeleteRule", "a1b2c3d4e5f")),
+            alert="recycle-bin-rule-weakened",
+        ),
     ),
 )
 LAUNCH = Function(

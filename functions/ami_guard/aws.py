@@ -116,6 +116,12 @@ def client_factory(config: Any | None = None) -> ClientFactory:
     return get
 
 
+def caller_account(clients: ClientFactory, region: str) -> str:
+    """sts:GetCallerIdentity: the account whose credentials `clients` holds (`amiguard sweep`: whose account it reads).
+    Raises botocore's errors: no credentials, expired or refused ones."""
+    return str(clients("sts", region).get_caller_identity()["Account"])
+
+
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 

@@ -2,6 +2,9 @@
 
 Prints one JSON alert document per finding on stdout (JSON Lines) and a summary on stderr.
 Exit status: 0 when it ran, 2 when an input or the configuration cannot be read, 1 when AWS lookups failed.
+
+`amiguard sweep [--region R ...] [--config FILE] [--profile NAME] [--json]`: what is exposed now in the account's
+regions (ami_guard.cli_sweep).
 """
 
 from __future__ import annotations
@@ -55,7 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ev.add_argument("paths", nargs="+", metavar="PATH", help="file, directory (searched for .json/.jsonl/.gz) or -")
     ev.add_argument("--offline", action="store_true", help="make no AWS call; rules that need one say so")
     ev.add_argument("--config", metavar="FILE", help="JSON file with the amiGuard keys (default: ./cdk.json context)")
+    from ami_guard import cli_sweep
+
+    cli_sweep.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return cli_sweep.run(args)
 
     try:
         policy = load_policy(args.config)
