@@ -112,19 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _sweep_twice(session: Any, log: Any) -> bool:
-    """The deployed sweep run twice (demo.sweep), the web AMI made private in between; its alerts printed."""
+    """The deployed sweep run twice (demo.sweep), a snapshot share revoked in between; its alerts printed."""
     from demo import sweep
 
-    web = session.world.images["web"]
-
-    def make_web_private() -> str:
-        session.world.ec2(scenario.HOME).modify_image_attribute(
-            ImageId=web, LaunchPermission={"Remove": [{"Group": "all"}]}
-        )
-        return f"{web} made private"
-
+    fix = sweep.unshare_snapshot(session.world, scenario.HOME)
     try:
-        swept = sweep.play_sweeps(session.emulator, session.runner, session.inbox, scenario.HOME, make_web_private)
+        swept = sweep.play_sweeps(session.emulator, session.runner, session.inbox, scenario.HOME, fix)
     except sweep.SweepError as exc:
         log(f"Posture sweep: could not run: {exc}")
         return False

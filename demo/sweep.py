@@ -123,6 +123,25 @@ class SweepDemo:
     second_alerts: list[Alert]
 
 
+def unshare_snapshot(world: Any, region: str) -> Callable[[], str]:
+    """The fix played between the two runs: the snapshot the scenario shared with an untrusted account (its
+    duplicate-delivery step) shared no more. It stands whether or not the guard remediates (snapshots are only
+    reported), so the second run resolves it in either mode."""
+    from demo import scenario
+
+    def fix() -> str:
+        snapshot = world.snapshot_of(region, world.images["shared"])
+        world.ec2(region).modify_snapshot_attribute(
+            SnapshotId=snapshot,
+            Attribute="createVolumePermission",
+            OperationType="remove",
+            UserIds=[scenario.UNTRUSTED_ACCOUNT],
+        )
+        return f"{snapshot} shared no more with {scenario.UNTRUSTED_ACCOUNT}"
+
+    return fix
+
+
 def play_sweeps(emulator: Any, runner: EventRunner, inbox: Inbox, region: str, fix: Callable[[], str]) -> SweepDemo:
     """Run the sweep, `fix` one standing exposure (it says what it fixed), run it again; the alerts of each run."""
     inbox.drain()  # what the scenario's steps left unread is theirs, not the sweep's

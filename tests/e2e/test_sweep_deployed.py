@@ -4,8 +4,8 @@ fixed in between.
 
 moto cannot run the state machine (nor the schedule): demo.sweep walks the deployed definition, invoking the
 function it names as Step Functions would (see its docstring). The scenario is played in an account of this module's
-own: the other modules' tests add to the shared one (a copy, an event), which would change what stands, and the web
-AMI is made private here between the two runs.
+own: the other modules' tests add to the shared one (a copy, an event), which would change what stands, and the snapshot
+the scenario shared outside is unshared here between the two runs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from demo.scenario import HOME, OTHER
-from demo.sweep import SweepDemo, play_sweeps
+from demo.sweep import SweepDemo, play_sweeps, unshare_snapshot
 from tests.e2e.harness import Played, play
 
 pytestmark = pytest.mark.e2e
@@ -32,13 +32,7 @@ def played() -> Iterator[Played]:
 def swept(played: Played) -> Iterator[SweepDemo]:
     session = played.session
     assert session.runner is not None and session.inbox is not None and session.world is not None
-    web = session.world.images["web"]
-
-    def make_web_private() -> str:
-        session.world.ec2(HOME).modify_image_attribute(ImageId=web, LaunchPermission={"Remove": [{"Group": "all"}]})
-        return f"{web} made private"
-
-    yield play_sweeps(session.emulator, session.runner, session.inbox, HOME, make_web_private)
+    yield play_sweeps(session.emulator, session.runner, session.inbox, HOME, unshare_snapshot(session.world, HOME))
 
 
 def found(alerts: list[Any]) -> list[tuple[str, str, str, str]]:
@@ -92,10 +86,11 @@ def test_the_first_run_alerts_the_standing_exposure_no_event_alerted_and_resolve
 
 
 def test_the_second_run_alerts_nothing_again_and_resolves_the_exposure_fixed(swept: SweepDemo, played: Played) -> None:
-    web = played.session.world.images["web"]
+    world = played.session.world
+    snapshot = world.snapshot_of(HOME, world.images["shared"])
     account = played.session.emulator.account
     (summary,) = swept.second.results
 
-    assert found(swept.second_alerts) == [("resolved", "sweep", "ami-public", web)]
+    assert found(swept.second_alerts) == [("resolved", "sweep", "snapshot-shared-untrusted", snapshot)]
     assert (summary["findings"], summary["standing"], summary["alerted"]) == (5, 5, [])
-    assert summary["resolved"] == [key(account, "ami-public", f"image:{web}")]
+    assert summary["resolved"] == [key(account, "snapshot-shared-untrusted", f"snapshot:{snapshot}")]
