@@ -13,6 +13,7 @@ moto 5.2.5 (../shared/NOTES.md, tests/functions/sweep_account.py for the in-proc
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 SETTINGS = {
@@ -20,6 +21,25 @@ SETTINGS = {
     "GetSnapshotBlockPublicAccessState": ("State", "block-all-sharing"),
     "GetAllowedImagesSettings": ("State", "enabled"),
 }
+
+
+def snapshots_as_ec2_filters_them(
+    snapshots: Iterable[Any], account: str, owner_ids: Sequence[str], restorable_by: Sequence[str]
+) -> list[Any]:
+    """moto's snapshots filtered as EC2 filters DescribeSnapshots (moto ignores both filters): `OwnerIds` ("self" is
+    `account`) and `RestorableByUserIds` ("all": a create-volume permission for the group all)."""
+    found = list(snapshots)
+    owners = [account if owner == "self" else owner for owner in owner_ids]
+    if owners:
+        found = [s for s in found if s.owner_id in owners]
+    if restorable_by:
+        found = [
+            s
+            for s in found
+            if ("all" in restorable_by and "all" in s.create_volume_permission_groups)
+            or set(restorable_by) & set(s.create_volume_permission_userids)
+        ]
+    return found
 
 
 def install() -> None:
@@ -31,19 +51,12 @@ def install() -> None:
     describe_snapshots = ElasticBlockStore.describe_snapshots
 
     def snapshots(self: Any) -> Any:
-        result = describe_snapshots(self)
-        found = list(result.result["Snapshots"])
-        owners = [self.current_account if o == "self" else o for o in self._get_param("OwnerIds", [])]
-        restorable = self._get_param("RestorableByUserIds", [])
-        if owners:
-            found = [s for s in found if s.owner_id in owners]
-        if restorable:
-            found = [
-                s
-                for s in found
-                if ("all" in restorable and "all" in s.create_volume_permission_groups)
-                or set(restorable) & set(s.create_volume_permission_userids)
-            ]
+        found = snapshots_as_ec2_filters_them(
+            describe_snapshots(self).result["Snapshots"],
+            self.current_account,
+            self._get_param("OwnerIds", []),
+            self._get_param("RestorableByUserIds", []),
+        )
         return ActionResult({"Snapshots": found})
 
     ElasticBlockStore.describe_snapshots = snapshots  # type: ignore[method-assign]

@@ -34,6 +34,7 @@ from moto.ec2.responses import EC2Response
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 
+from demo.ec2_gaps import snapshots_as_ec2_filters_them
 from demo.emulator_server import copies_name_their_source
 from tests import records as r
 
@@ -159,19 +160,12 @@ def emulate_ec2_gaps(monkeypatch: pytest.MonkeyPatch, emulated: EmulatedEc2) -> 
         return _paged(self, describe_images(self), "Images")
 
     def snapshots(self: Any) -> ActionResult:
-        result = describe_snapshots(self)
-        found = list(result.result["Snapshots"])  # type: ignore[index]
-        owners = [emulated.account if o == "self" else o for o in self._get_param("OwnerIds", [])]
-        restorable = self._get_param("RestorableByUserIds", [])
-        if owners:
-            found = [s for s in found if s.owner_id in owners]
-        if restorable:
-            found = [
-                s
-                for s in found
-                if ("all" in restorable and "all" in s.create_volume_permission_groups)
-                or set(restorable) & set(s.create_volume_permission_userids)
-            ]
+        found = snapshots_as_ec2_filters_them(
+            describe_snapshots(self).result["Snapshots"],  # type: ignore[index]
+            emulated.account,
+            self._get_param("OwnerIds", []),
+            self._get_param("RestorableByUserIds", []),
+        )
         return _paged(self, ActionResult({"Snapshots": found}), "Snapshots")
 
     monkeypatch.setattr(AmisResponse, "describe_images", images)

@@ -33,10 +33,10 @@ from ami_guard.settings import Settings
 from ami_guard.watched import Watched
 from demo.emulator_server import copies_name_their_source
 from tests import records as r
+from tests.functions.conftest import TABLE, create_table
 
 HUB = DEFAULT_ACCOUNT_ID
 OUTSIDER = "444455556666"
-TABLE = "ami-guard-idempotency"
 PREFIX = contract.member_role_prefix()
 logger = permission_guard.logger
 
@@ -204,26 +204,7 @@ def org(monkeypatch: pytest.MonkeyPatch) -> Iterator[Organization]:
             queue_url = sqs.create_queue(QueueName="inbox")["QueueUrl"]
             queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
             sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn["QueueArn"])
-            # the guard's table as the stack makes it, with the open findings' index (the hub's sweep queries it)
-            boto3.client("dynamodb", region_name=r.REGION).create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "id", "AttributeType": "S"},
-                    {"AttributeName": "scope", "AttributeType": "S"},
-                ],
-                GlobalSecondaryIndexes=[
-                    {
-                        "IndexName": contract.FINDINGS_INDEX,
-                        "KeySchema": [
-                            {"AttributeName": "scope", "KeyType": "HASH"},
-                            {"AttributeName": "id", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_table()  # as the stack makes it, with the open findings' index (the hub's sweep queries it)
             boto3.setup_default_session()  # the hub functions' clients report to `calls` from here on
             assert boto3.DEFAULT_SESSION is not None
             calls = HubCalls()
