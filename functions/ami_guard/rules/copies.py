@@ -153,11 +153,9 @@ def copy_untrusted_image(
 ) -> Finding | None:
     """AMIs are copied in only from the account, a trusted account or a trusted image owner (off while
     trustedImageOwners is empty). The source's owner is EC2's (DescribeImages), never the record's."""
-    if not call.succeeded or not policy.trusted_image_owners or not image.source_image_id:
+    owner = common.untrusted_owner(call, owner_id, alias, policy) if image.source_image_id else None
+    if owner is None:
         return None
-    if policy.is_trusted_image_owner(owner_id, alias, call.account):
-        return None
-    owner = f"{owner_id or 'an unknown account'}" + (f" ({alias})" if alias else "")
     return _finding(
         COPY_UNTRUSTED_IMAGE,
         title=f"AMI {image.source_image_id} of untrusted owner {owner} copied to {image.image_id} in {call.region}",
@@ -170,14 +168,9 @@ def copy_untrusted_image(
         evidence={
             "sourceImageId": image.source_image_id,
             "sourceRegion": image.source_region,
-            "imageOwner": owner_id,
-            "imageOwnerAlias": alias,
-            "trustedImageOwners": sorted(policy.trusted_image_owners),
+            **common.owner_evidence(owner_id, alias, policy),
         },
-        recommendation=(
-            "If the publisher is trusted, add its account id (or `amazon` / `aws-marketplace`) to "
-            "amiGuard.trustedImageOwners; otherwise deregister the copy and delete its snapshots."
-        ),
+        recommendation=common.TRUST_THE_PUBLISHER + "deregister the copy and delete its snapshots.",
     )
 
 

@@ -143,11 +143,9 @@ def launch_untrusted_image(
 ) -> Finding | None:
     """Instances are launched only from AMIs of the account, a trusted account or a trusted image owner (off while
     trustedImageOwners is empty). The owner is EC2's (DescribeImages), never the record's."""
-    if not call.succeeded or not policy.trusted_image_owners or not launch.image_id:
+    owner = common.untrusted_owner(call, owner_id, alias, policy) if launch.image_id else None
+    if owner is None:
         return None
-    if policy.is_trusted_image_owner(owner_id, alias, call.account):
-        return None
-    owner = f"{owner_id or 'an unknown account'}" + (f" ({alias})" if alias else "")
     return _finding(
         LAUNCH_UNTRUSTED_IMAGE,
         title=f"Instance launched from AMI {launch.image_id} of untrusted owner {owner} in {call.region}",
@@ -156,17 +154,10 @@ def launch_untrusted_image(
             f"owned by {owner}: neither this account, a trusted account nor an owner in trustedImageOwners."
         ),
         resources=_instances(call, launch) + _image(call, launch.image_id),
-        evidence={
-            "imageId": launch.image_id,
-            "imageOwner": owner_id,
-            "imageOwnerAlias": alias,
-            "trustedImageOwners": sorted(policy.trusted_image_owners),
-        },
-        recommendation=(
-            "If the publisher is trusted, add its account id (or `amazon` / `aws-marketplace`) to "
-            "amiGuard.trustedImageOwners; otherwise stop the instances and turn on Allowed AMIs "
-            "(aws ec2 enable-allowed-images-settings) to refuse such launches."
-        ),
+        evidence={"imageId": launch.image_id, **common.owner_evidence(owner_id, alias, policy)},
+        recommendation=common.TRUST_THE_PUBLISHER
+        + "stop the instances and turn on Allowed AMIs (aws ec2 enable-allowed-images-settings) to refuse such "
+        "launches.",
     )
 
 
