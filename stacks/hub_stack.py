@@ -10,7 +10,6 @@ also watches the StackSet and the hub bus here, and the members' rules and roles
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
@@ -41,84 +40,82 @@ LIST_ACCOUNTS = (
 )
 
 
-class HubStack(Stack):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, policy: Policy, organization: Organization, **kwargs: Any
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        bus_name = contract.hub_bus_name(self.stack_name)
-        stack_set_name = contract.stack_set_name(self.stack_name)
-        member_tamper_rule = f"{self.stack_name}-MemberTamperRule"
-        hub_bus = HubBus(self, "HubBus", bus_name=bus_name, organization_id=organization.organization_id)
+def hub(scope: Construct, *, policy: Policy, organization: Organization) -> GuardCore:
+    """The hub shape in `scope`, with its outputs. The stack must be in the hub's account and region (the
+    AmiGuard construct checks it)."""
+    stack = Stack.of(scope)
+    bus_name = contract.hub_bus_name(stack.stack_name)
+    stack_set_name = contract.stack_set_name(stack.stack_name)
+    member_tamper_rule = f"{stack.stack_name}-MemberTamperRule"
+    hub_bus = HubBus(scope, "HubBus", bus_name=bus_name, organization_id=organization.organization_id)
 
-        # The guards that act in members are those with EC2 calls in this configuration (the member role trusts
-        # exactly these; see MemberAccessRole). The tamper guard decides from the record alone: it only lists the
-        # accounts, to name one in its alert.
-        acting = tuple(ec2_grants(policy, self))
-        member_roles = f"arn:{self.partition}:iam::*:role/{contract.member_role_prefix()}*"
+    # The guards that act in members are those with EC2 calls in this configuration (the member role trusts
+    # exactly these; see MemberAccessRole). The tamper guard decides from the record alone: it only lists the
+    # accounts, to name one in its alert.
+    acting = tuple(ec2_grants(policy, stack))
+    member_roles = f"arn:{stack.partition}:iam::*:role/{contract.member_role_prefix()}*"
 
-        def grant_member_access(guards: Mapping[str, GuardFunction]) -> None:
-            # The sweep, when deployed, plans over the organization's accounts and sweeps each through its member role.
-            readers = (*ORGANIZATION_READERS, *(["SweepGuard"] if "SweepGuard" in guards else []))
-            for guard_name in readers:
-                role = guards[guard_name].role
-                wildcards = {"Resource::*": LIST_ACCOUNTS}
-                if guard_name in acting:
-                    role.add_to_policy(
-                        iam.PolicyStatement(
-                            sid="AssumeMemberAccessRoles",
-                            actions=["sts:AssumeRole"],
-                            resources=[member_roles],
-                            conditions={"StringEquals": {"aws:ResourceOrgID": organization.organization_id}},
-                        )
-                    )
-                    wildcards[f"Resource::arn:<AWS::Partition>:iam::*:role/{contract.member_role_prefix()}*"] = (
-                        MEMBER_ROLES
-                    )
+    def grant_member_access(guards: Mapping[str, GuardFunction]) -> None:
+        # The sweep, when deployed, plans over the organization's accounts and sweeps each through its member role.
+        readers = (*ORGANIZATION_READERS, *(["SweepGuard"] if "SweepGuard" in guards else []))
+        for guard_name in readers:
+            role = guards[guard_name].role
+            wildcards = {"Resource::*": LIST_ACCOUNTS}
+            if guard_name in acting:
                 role.add_to_policy(
                     iam.PolicyStatement(
-                        sid="ListOrganizationAccounts", actions=["organizations:ListAccounts"], resources=["*"]
+                        sid="AssumeMemberAccessRoles",
+                        actions=["sts:AssumeRole"],
+                        resources=[member_roles],
+                        conditions={"StringEquals": {"aws:ResourceOrgID": organization.organization_id}},
                     )
                 )
-                acknowledge_wildcards(role, wildcards)
+                wildcards[f"Resource::arn:<AWS::Partition>:iam::*:role/{contract.member_role_prefix()}*"] = MEMBER_ROLES
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="ListOrganizationAccounts", actions=["organizations:ListAccounts"], resources=["*"]
+                )
+            )
+            acknowledge_wildcards(role, wildcards)
 
-        core = GuardCore(
-            self,
-            policy=policy,
-            grant_access=grant_member_access,
-            guard_bus=hub_bus.bus,
-            environment={contract.ENV_MEMBER_ROLE_PREFIX: contract.member_role_prefix()},
-            tamper_watch=TamperWatch(
-                watched={
-                    contract.ENV_WATCHED_RULES: (member_tamper_rule, *contract.member_rule_names()),
-                    contract.ENV_WATCHED_ROLE_PREFIXES: (
-                        contract.member_role_prefix(),
-                        contract.member_forwarder_role_prefix(),
-                    ),
-                    contract.ENV_WATCHED_STACK_SETS: (stack_set_name,),
-                    contract.ENV_WATCHED_BUSES: (bus_name,),
-                },
-                calls={
-                    contract.CLOUDFORMATION_SOURCE: contract.STACK_SET_TAMPER_EVENTS,
-                    contract.EVENTS_SOURCE: contract.EVENT_BUS_TAMPER_EVENTS,
-                },
-            ),
-        )
-        tamper = core.guards["TamperGuard"]
-        GuardRule(
-            self,
-            "MemberTamperRule",
-            rule_name=member_tamper_rule,
-            description="AMI Guard: changes to the members' own rules and roles, forwarded by the members",
-            pattern=member_tamper_pattern(),
-            target=tamper.function,
-            dead_letter_queue=tamper.failed_events,
-            event_bus=hub_bus.bus,
-        )
+    core = GuardCore(
+        scope,
+        policy=policy,
+        grant_access=grant_member_access,
+        guard_bus=hub_bus.bus,
+        environment={contract.ENV_MEMBER_ROLE_PREFIX: contract.member_role_prefix()},
+        tamper_watch=TamperWatch(
+            watched={
+                contract.ENV_WATCHED_RULES: (member_tamper_rule, *contract.member_rule_names()),
+                contract.ENV_WATCHED_ROLE_PREFIXES: (
+                    contract.member_role_prefix(),
+                    contract.member_forwarder_role_prefix(),
+                ),
+                contract.ENV_WATCHED_STACK_SETS: (stack_set_name,),
+                contract.ENV_WATCHED_BUSES: (bus_name,),
+            },
+            calls={
+                contract.CLOUDFORMATION_SOURCE: contract.STACK_SET_TAMPER_EVENTS,
+                contract.EVENTS_SOURCE: contract.EVENT_BUS_TAMPER_EVENTS,
+            },
+        ),
+    )
+    tamper = core.guards["TamperGuard"]
+    GuardRule(
+        scope,
+        "MemberTamperRule",
+        rule_name=member_tamper_rule,
+        description="AMI Guard: changes to the members' own rules and roles, forwarded by the members",
+        pattern=member_tamper_pattern(),
+        target=tamper.function,
+        dead_letter_queue=tamper.failed_events,
+        event_bus=hub_bus.bus,
+    )
 
-        template = StackSetStack(self, "MemberTemplate")
-        MemberGuard(template, "Member", policy=policy, organization=organization, hub_stack_name=self.stack_name)
-        MemberStackSet(self, "Members", stack_set_name=stack_set_name, template=template, organization=organization)
+    template = StackSetStack(scope, "MemberTemplate")
+    MemberGuard(template, "Member", policy=policy, organization=organization, hub_stack_name=stack.stack_name)
+    MemberStackSet(scope, "Members", stack_set_name=stack_set_name, template=template, organization=organization)
 
-        core.add_outputs()
-        CfnOutput(self, "HubBusArn", value=hub_bus.bus.event_bus_arn)
+    core.add_outputs()
+    CfnOutput(scope, "HubBusArn", value=hub_bus.bus.event_bus_arn)
+    return core
