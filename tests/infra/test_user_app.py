@@ -26,7 +26,7 @@ USER_APP = textwrap.dedent(
     from aws_cdk import aws_s3 as s3
     from cdk_nag import AwsSolutionsChecks
 
-    from stacks.ami_guard_construct import AmiGuard
+    from stacks import AmiGuard
 
     app = App()
     stack = Stack(app, "Platform")
