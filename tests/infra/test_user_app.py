@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,6 +21,8 @@ from stacks.components import bytecode
 from tests.infra.conftest import REPO_ROOT
 
 TIMEOUT_SECONDS = 600
+PACKAGED = ("functions", "stacks")
+"""The directories pyproject.toml packages (ami_guard from functions/, the CDK code)."""
 USER_APP = textwrap.dedent(
     """\
     from aws_cdk import App, Stack, Validations
@@ -72,7 +75,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         assert completed.returncode == 0, completed.stderr[-4000:]
 
-    pip("wheel", "--wheel-dir", str(wheels), str(REPO_ROOT))
+    # Built from a copy of what the wheel is made of: an in-tree build would leave build/ in the repository
+    source = tmp_path_factory.mktemp("source")
+    shutil.copy2(REPO_ROOT / "pyproject.toml", source)
+    for tree in PACKAGED:
+        shutil.copytree(REPO_ROOT / tree, source / tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    pip("wheel", "--wheel-dir", str(wheels), str(source))
     (wheel,) = wheels.glob("*.whl")
     pip("install", "--target", str(target), str(wheel))
     return target
