@@ -2,9 +2,10 @@
 """CDK entry point: read the amiGuard context into a Policy, build the deployment's stacks, check them with cdk-nag,
 synthesize.
 
-The stack "AmiGuard" holds the AmiGuard construct (stacks/ami_guard_construct.py) with the id "Default". Without an
-`organization` block it is the standalone shape; with one, the hub (in the hub account and region), and the member
-stack "AmiGuardMember" for the management account, which the hub's StackSet does not target, stands beside it.
+The stack "AmiGuard" holds the AmiGuard construct (ami_guard_cdk/ami_guard_construct.py) with the id "Default".
+Without an `organization` block it is the standalone shape; with one, the hub (in the hub account and region), and
+the member stack "AmiGuardMember" for the management account, which the hub's StackSet does not target, stands
+beside it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from ami_guard import contract
 from ami_guard.config import ConfigError, parse_policy
-from stacks.ami_guard_stack import AmiGuardStack
+from ami_guard_cdk.ami_guard_stack import AmiGuardStack
 
 STACK_NAME = "AmiGuard"
 CONTEXT_ENV = "CDK_CONTEXT_JSON"
@@ -71,7 +72,7 @@ def build(app: App) -> Stack:
     )
     if organization is not None:
         # Imported here: a standalone synth loads neither cdk-stacksets nor the organization shapes.
-        from stacks.member_stack import MemberStack
+        from ami_guard_cdk.member_stack import MemberStack
 
         MemberStack(
             app, contract.MEMBER_STACK_NAME, policy=policy, organization=organization, hub_stack_name=STACK_NAME

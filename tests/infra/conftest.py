@@ -20,7 +20,7 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 import app as cdk_app
-from stacks.components.guard_function import PACKAGE_DIR
+from ami_guard_cdk.components.guard_function import PACKAGE_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

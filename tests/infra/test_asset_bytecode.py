@@ -20,8 +20,8 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
+from ami_guard_cdk.components import bytecode, guard_function
 from bench import asset as bench_asset
-from stacks.components import bytecode, guard_function
 from tests.infra.conftest import HANDLERS, Synthesized
 
 PYC_MAGIC_313 = b"\xf3\x0d\r\n"

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 
 from ami_guard import config
 from ami_guard.config import ConfigError, Policy, parse_policy
-from stacks.ami_guard_construct import (
+from ami_guard_cdk.ami_guard_construct import (
     ORGANIZATION_PROPERTY_KEYS,
     PROPERTY_KEYS,
     AmiGuard,

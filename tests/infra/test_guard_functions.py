@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.components import guard_function
+from ami_guard_cdk.components import guard_function
 from tests.infra.conftest import (
     ALERT_TOPIC,
     HANDLERS,

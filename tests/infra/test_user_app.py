@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from stacks.components import bytecode
+from ami_guard_cdk.components import bytecode
 from tests.infra.conftest import REPO_ROOT
 
 TIMEOUT_SECONDS = 600
-PACKAGED = ("functions", "stacks")
+PACKAGED = ("functions", "ami_guard_cdk")
 """The directories pyproject.toml packages (ami_guard from functions/, the CDK code)."""
 USER_APP = textwrap.dedent(
     """\
@@ -29,7 +29,7 @@ USER_APP = textwrap.dedent(
     from aws_cdk import aws_s3 as s3
     from cdk_nag import AwsSolutionsChecks
 
-    from stacks import AmiGuard
+    from ami_guard_cdk import AmiGuard
 
     app = App()
     stack = Stack(app, "Platform")
@@ -44,7 +44,7 @@ RUNNER = textwrap.dedent(
     import json, runpy, sys
     sys.path[:0] = sys.argv[1:]
     user = runpy.run_path("app.py", run_name="__main__")
-    import ami_guard, stacks.ami_guard_construct as construct
+    import ami_guard, ami_guard_cdk.ami_guard_construct as construct
     from cdk_nag import AwsSolutionsChecks
     report = AwsSolutionsChecks().validate_scope(user["app"])
     print(json.dumps({

@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from stacks.ami_guard_construct import AmiGuard, OrganizationProps
+    from ami_guard_cdk.ami_guard_construct import AmiGuard, OrganizationProps
 
 __all__ = ["AmiGuard", "OrganizationProps"]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from stacks import ami_guard_construct
+        from ami_guard_cdk import ami_guard_construct
 
         return getattr(ami_guard_construct, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

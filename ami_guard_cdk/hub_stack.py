@@ -18,14 +18,14 @@ from constructs import Construct
 
 from ami_guard import contract
 from ami_guard.config import Organization, Policy
-from stacks.components.ec2_grants import acknowledge_wildcards, ec2_grants
-from stacks.components.guard_function import GuardFunction
-from stacks.components.guard_rule import GuardRule
-from stacks.components.hub_bus import HubBus
-from stacks.components.member_forwarding import member_tamper_pattern
-from stacks.components.member_stack_set import MemberStackSet
-from stacks.guard_core import GuardCore, TamperWatch
-from stacks.member_stack import MemberGuard
+from ami_guard_cdk.components.ec2_grants import acknowledge_wildcards, ec2_grants
+from ami_guard_cdk.components.guard_function import GuardFunction
+from ami_guard_cdk.components.guard_rule import GuardRule
+from ami_guard_cdk.components.hub_bus import HubBus
+from ami_guard_cdk.components.member_forwarding import member_tamper_pattern
+from ami_guard_cdk.components.member_stack_set import MemberStackSet
+from ami_guard_cdk.guard_core import GuardCore, TamperWatch
+from ami_guard_cdk.member_stack import MemberGuard
 
 MEMBER_ROLES = (
     "Member access roles are named <prefix><region> in every account of the organization, and accounts join the "

@@ -11,9 +11,9 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from ami_guard.config import Policy
-from stacks.components.ec2_grants import acknowledge_wildcards, ec2_grants
-from stacks.components.guard_function import GuardFunction
-from stacks.guard_core import GuardCore
+from ami_guard_cdk.components.ec2_grants import acknowledge_wildcards, ec2_grants
+from ami_guard_cdk.components.guard_function import GuardFunction
+from ami_guard_cdk.guard_core import GuardCore
 
 
 def standalone(scope: Construct, *, policy: Policy) -> GuardCore:
@@ -38,6 +38,6 @@ class AmiGuardStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, policy: Policy, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        from stacks.ami_guard_construct import AmiGuard  # the construct builds the shapes of this module
+        from ami_guard_cdk.ami_guard_construct import AmiGuard  # the construct builds the shapes of this module
 
         self.guard = AmiGuard.from_policy(self, "Default", policy)

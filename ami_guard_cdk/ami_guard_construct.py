@@ -6,7 +6,7 @@ go through `ami_guard.config.parse_policy`, so a bad value raises ConfigError wi
 
 Without `organization`: the standalone shape in the stack the construct is added to. With it: the hub shape, in a
 stack whose env is the hub's account and region; the member stack of the management account (which the hub's
-StackSet does not target) stays a stack of its own (stacks.member_stack.MemberStack, see docs/construct.md).
+StackSet does not target) stays a stack of its own (ami_guard_cdk.member_stack.MemberStack, see docs/construct.md).
 Physical names derive from the stack's name (`<stack>-PermissionGuard`, roles `<stack>-<Guard>-<region>`), so a
 stack holds at most one AmiGuard.
 """
@@ -26,7 +26,7 @@ from constructs import Construct
 
 from ami_guard.config import DEFAULT_SWEEP_SCHEDULE, ConfigError, Organization, Policy, parse_policy
 from ami_guard.findings import Severity
-from stacks.guard_core import GuardCore
+from ami_guard_cdk.guard_core import GuardCore
 
 
 @dataclass(frozen=True)
@@ -96,11 +96,11 @@ class AmiGuard(Construct):
             )
         # Imported here: a standalone synth loads neither cdk-stacksets nor the organization shapes.
         if self.policy.organization is None:
-            from stacks.ami_guard_stack import standalone
+            from ami_guard_cdk.ami_guard_stack import standalone
 
             self.core: GuardCore = standalone(self, policy=self.policy)
         else:
-            from stacks.hub_stack import hub
+            from ami_guard_cdk.hub_stack import hub
 
             refuse_outside_hub(stack, self.policy.organization)
             self.core = hub(self, policy=self.policy, organization=self.policy.organization)

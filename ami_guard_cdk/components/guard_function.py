@@ -15,8 +15,8 @@ from constructs import Construct
 
 import ami_guard
 from ami_guard import contract
-from stacks.components import bytecode
-from stacks.components.bytecode import ASSET_EXCLUDES
+from ami_guard_cdk.components import bytecode
+from ami_guard_cdk.components.bytecode import ASSET_EXCLUDES
 
 PACKAGE_DIR = Path(ami_guard.__file__).resolve().parent
 """The one code asset: the installed ami_guard package (functions/ami_guard in this repository's editable install,
@@ -76,7 +76,7 @@ class CompiledAsset:
 
 def function_code(source: Path | None = None) -> lambda_.Code:
     """The asset `source` (None: the installed ami_guard package, staged alone: bytecode.staged_package) with
-    CPython 3.13 bytecode when this machine has a 3.13 (stacks/components/bytecode.py), else the
+    CPython 3.13 bytecode when this machine has a 3.13 (ami_guard_cdk/components/bytecode.py), else the
     source alone, said once on stderr: then every cold start compiles it.
 
     The asset hash is the CDK's SOURCE hash (its default, also with bundling): a SHA-256 of the fingerprint of

@@ -21,13 +21,13 @@ from constructs import Construct
 from ami_guard import contract
 from ami_guard.config import Policy, to_environment
 from ami_guard.rules.catalog import routes
-from stacks.components.alert_path_watch import AlertPathWatch
-from stacks.components.alert_topic import AlertTopic
-from stacks.components.guard_alarms import GuardAlarms
-from stacks.components.guard_function import GuardFunction
-from stacks.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
-from stacks.components.idempotency_table import IdempotencyTable
-from stacks.components.posture_sweep import PostureSweep
+from ami_guard_cdk.components.alert_path_watch import AlertPathWatch
+from ami_guard_cdk.components.alert_topic import AlertTopic
+from ami_guard_cdk.components.guard_alarms import GuardAlarms
+from ami_guard_cdk.components.guard_function import GuardFunction
+from ami_guard_cdk.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
+from ami_guard_cdk.components.idempotency_table import IdempotencyTable
+from ami_guard_cdk.components.posture_sweep import PostureSweep
 
 RUNTIME_PINNED = (
     "Pinned to python3.13 on purpose: the Powertools public layer attached to the function is built for python3.13 "
