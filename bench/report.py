@@ -13,6 +13,8 @@ from bench.aws_stub import READ_PREFIXES
 COLD_START_FLOOR_RATIO = 1.2
 CUSTODIAN_COLD_START_RATIO = 0.6
 WARM_PARSE_RATIO = 20
+SWEEP_WALL_TIME_RATIO = 0.7
+"""The posture sweep's wall time, at most this fraction of Cloud Custodian's pull mode on the same account."""
 ZERO_READ_KINDS = (
     "ModifyImageAttribute",
     "ModifySnapshotAttribute",
@@ -147,6 +149,8 @@ def conclude(results: dict[str, Any]) -> dict[str, Any]:
     organization = organization_summary(results)
     if organization is not None:
         out["organization"] = organization
+    if "sweep" in results:
+        out["sweep"] = sweep_summary(results["sweep"])
 
     out["cold_start_quartiles_ms"] = {name: _quartiles(data["cold_ms"]) for name, data in cold.items()}
     out["floor_quartiles_ms"] = {name: _quartiles(data["floor_ms"]) for name, data in cold.items()}
@@ -337,6 +341,7 @@ def budgets(out: dict[str, Any]) -> list[dict[str, Any]]:
         parse = out["json_parse_us"][kind]
         checks.append(_budget(f"warm per event / JSON parse, {kind} <= {WARM_PARSE_RATIO}", round(us / parse, 2), 20))
     checks += organization_budgets(out.get("organization"))
+    checks += sweep_budgets(out.get("sweep"))
     return checks
 
 
@@ -355,6 +360,191 @@ def not_budgeted(out: dict[str, Any]) -> list[str]:
         f"and the Publish); one call, answered by the Stubber, costs {out['stubbed_call_us']} µs by itself"
     )
     return notes
+
+
+# --- the posture sweep against Cloud Custodian's pull mode (bench/sweep.py) ------------------------------------
+
+
+def _by_operation(calls: list[dict[str, int]]) -> dict[str, int]:
+    """The calls of the first round by operation; every round must have made the same (a retry would show)."""
+    return dict(sorted(calls[0].items())) if calls else {}
+
+
+def _differences(mine: list[list[str]], theirs: list[list[str]]) -> dict[str, list[str]]:
+    """Over every round: the resources one side reported and the other did not in the same round."""
+    only_mine: set[str] = set()
+    only_theirs: set[str] = set()
+    for a, b in zip(mine, theirs, strict=True):
+        only_mine |= set(a) - set(b)
+        only_theirs |= set(b) - set(a)
+    return {"only_first": sorted(only_mine), "only_second": sorted(only_theirs)}
+
+
+def _sweep_side(side: dict[str, Any]) -> dict[str, Any]:
+    totals = [sum(calls.values()) for calls in side["calls"]]
+    return {
+        "wall_ms": _median(side["ms"]),
+        "wall_ms_quartiles": _quartiles(side["ms"]),
+        "cpu_ms": _median(side["cpu_ms"]),
+        "emulator_cpu_ms": _median(side["server_cpu_ms"]),
+        "api_calls": max(totals),
+        "api_calls_per_round": totals,
+        "api_calls_by_operation": _by_operation(side["calls"]),
+        "exposed": len(side["exposed"][0]) if side["exposed"] else 0,
+        "runs_ms": side["ms"],
+    }
+
+
+def sweep_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """The sweep comparison as results.json holds it: what was seeded, each tool's wall time, API calls (counted at
+    the emulator) and exposed resources, the paired wall-time ratio and the verdicts' differences."""
+    ours, theirs = raw["ours"], raw["custodian"]
+    seeded_exposed = sorted(raw["seeded"]["exposed"])
+    rounds = len(ours["ms"])
+    seeded = raw["seeded"]
+    ours_summary = _sweep_side(ours)
+    said = [n for n in ours.get("calls_said", []) if n is not None]
+    ours_summary["api_calls_it_counted"] = max(said) if said else None
+    return {
+        "seed": raw["seed"],
+        "weights": raw["weights"],
+        "account": raw["account"],
+        "region": raw["region"],
+        "trusted_accounts": raw["trusted_accounts"],
+        "untrusted_account": raw["untrusted_account"],
+        "seeded": {
+            "images": seeded["images"],
+            "snapshots": seeded["snapshots"],
+            "image_root_snapshots": seeded["image_root_snapshots"],
+            "owned_snapshots": sum(seeded["snapshots"].values()) + seeded["image_root_snapshots"],
+            "exposed": len(seeded_exposed),
+            "seconds": seeded["seconds"],
+        },
+        "rounds": rounds,
+        "load_average": [min(raw.get("load_average") or [0]), max(raw.get("load_average") or [0])],
+        "rounds_plan": {k: raw["rounds"][k] for k in ("first", "more", "most")},
+        "ours": ours_summary,
+        "custodian": _sweep_side(theirs),
+        "wall_time_ratio": stats.summary(stats.ratios(ours["ms"], theirs["ms"]), SWEEP_WALL_TIME_RATIO),
+        "verdicts": {
+            "seeded": len(seeded_exposed),
+            "ours_vs_custodian": _differences(ours["exposed"], theirs["exposed"]),
+            "ours_vs_seeded": _differences(ours["exposed"], [seeded_exposed] * rounds),
+            "custodian_vs_seeded": _differences(theirs["exposed"], [seeded_exposed] * rounds),
+        },
+    }
+
+
+def _differing(difference: dict[str, list[str]]) -> int:
+    return len(difference["only_first"]) + len(difference["only_second"])
+
+
+def sweep_budgets(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """No more API calls than Cloud Custodian (ours' most in any round against its fewest), at most
+    SWEEP_WALL_TIME_RATIO of its wall time (the paired ratio's interval), identical exposure verdicts (and ours
+    those seeded). Without the comparison the gate fails."""
+    if summary is None:
+        return [_budget("posture sweep measured against Cloud Custodian (pass --custodian-python)", 1, 0)]
+    verdicts = summary["verdicts"]
+    return [
+        _budget(
+            "posture sweep API calls <= Cloud Custodian's",
+            summary["ours"]["api_calls"],
+            min(summary["custodian"]["api_calls_per_round"]),
+        ),
+        _ratio_budget(
+            f"posture sweep wall time / Cloud Custodian's <= {SWEEP_WALL_TIME_RATIO}", summary["wall_time_ratio"]
+        ),
+        _budget(
+            "posture sweep exposure verdicts: resources only one of ours and Cloud Custodian's reports <= 0",
+            _differing(verdicts["ours_vs_custodian"]),
+            0,
+        ),
+        _budget(
+            "posture sweep exposure verdicts: resources where ours and the seeded exposure differ <= 0",
+            _differing(verdicts["ours_vs_seeded"]),
+            0,
+        ),
+    ]
+
+
+def _seeded_line(seeded: dict[str, Any]) -> str:
+    def counts(kind: str) -> str:
+        return ", ".join(f"{n:,} {exposure}" for exposure, n in seeded[kind].items())
+
+    return (
+        f"{sum(seeded['images'].values()):,} AMIs ({counts('images')}) and {sum(seeded['snapshots'].values()):,} "
+        f"snapshots ({counts('snapshots')}), plus the {seeded['image_root_snapshots']:,} private root snapshots "
+        f"EC2 makes for the AMIs: {seeded['owned_snapshots']:,} owned snapshots, {seeded['exposed']:,} resources "
+        "exposed (public, or shared with an untrusted account)"
+    )
+
+
+def _verdict_cell(difference: dict[str, list[str]], first: str, second: str) -> str:
+    if not _differing(difference):
+        return "identical"
+    shown = []
+    for side, ids in ((first, difference["only_first"]), (second, difference["only_second"])):
+        if ids:
+            shown.append(f"only {side}: {len(ids)} ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})")
+    return "; ".join(shown)
+
+
+def sweep_table(summary: dict[str, Any]) -> str:
+    ours, theirs = summary["ours"], summary["custodian"]
+    operations = sorted(set(ours["api_calls_by_operation"]) | set(theirs["api_calls_by_operation"]))
+    verdicts = summary["verdicts"]
+    ratio = summary["wall_time_ratio"]
+    rows = [
+        f"Posture sweep against Cloud Custodian's pull mode (bench/sweep.py), account {summary['account']} in "
+        f"{summary['region']} (moto's server, seed {summary['seed']}): {_seeded_line(summary['seeded'])}. Trusted: "
+        f"{', '.join(summary['trusted_accounts'])}; untrusted: {summary['untrusted_account']}. {summary['rounds']} "
+        f"paired rounds, each tool a fresh process timed from start to exit; load average "
+        f"{summary['load_average'][0]} to {summary['load_average'][1]} (1-minute) during the comparison.",
+        "",
+        "| | `amiguard sweep` | Cloud Custodian `aws.ami` + `aws.ebs-snapshot` cross-account |",
+        "|---|---:|---:|",
+        f"| wall time, median ms (quartiles) | {ours['wall_ms']} ({ours['wall_ms_quartiles'][0]}-"
+        f"{ours['wall_ms_quartiles'][1]}) | {theirs['wall_ms']} ({theirs['wall_ms_quartiles'][0]}-"
+        f"{theirs['wall_ms_quartiles'][1]}) |",
+        f"| the tool's CPU ms, median | {ours['cpu_ms']} | {theirs['cpu_ms']} |",
+        f"| the emulator's CPU ms answering it, median | {ours['emulator_cpu_ms']} | {theirs['emulator_cpu_ms']} |",
+        f"| API calls (counted at the emulator) | {ours['api_calls']:,} | {theirs['api_calls']:,} |",
+    ]
+    for operation in operations:
+        rows.append(
+            f"| {operation} | {ours['api_calls_by_operation'].get(operation, 0):,} "
+            f"| {theirs['api_calls_by_operation'].get(operation, 0):,} |"
+        )
+    rows += [
+        f"| exposed resources reported (seeded: {verdicts['seeded']:,}) | {ours['exposed']:,} "
+        f"| {theirs['exposed']:,} |",
+        f"| against the seeded exposure | {_verdict_cell(verdicts['ours_vs_seeded'], 'ours', 'seeded')} "
+        f"| {_verdict_cell(verdicts['custodian_vs_seeded'], 'Custodian', 'seeded')} |",
+        "",
+        f"Wall time, ours / Cloud Custodian's: {_ratio(ratio)} over {ratio['pairs']} pairs (limit "
+        f"{SWEEP_WALL_TIME_RATIO}); exposure verdicts, ours against Cloud Custodian's: "
+        f"{_verdict_cell(verdicts['ours_vs_custodian'], 'ours', 'Custodian')}. Ours counted "
+        f"{ours['api_calls_it_counted']} calls itself.",
+    ]
+    return "\n".join(rows)
+
+
+def sweep_line(summary: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    """One sentence for the README."""
+    ours, theirs = summary["ours"], summary["custodian"]
+    ratio = summary["wall_time_ratio"]
+    held = sum(budget["verdict"] == "pass" for budget in checks)
+    seeded = summary["seeded"]
+    return (
+        f"Posture sweep against Cloud Custodian's pull mode ({sum(seeded['images'].values()):,} AMIs and "
+        f"{seeded['owned_snapshots']:,} snapshots in moto, {seeded['exposed']:,} exposed): `amiguard sweep` "
+        f"{ours['wall_ms'] / 1000:.1f} s and {ours['api_calls']:,} API calls, Cloud Custodian "
+        f"{theirs['wall_ms'] / 1000:.1f} s and {theirs['api_calls']:,}; wall time ratio {_ratio(ratio)} over "
+        f"{ratio['pairs']} pairs (limit {SWEEP_WALL_TIME_RATIO}); exposure verdicts "
+        f"{_verdict_cell(summary['verdicts']['ours_vs_custodian'], 'ours', 'Custodian')}; {held} of {len(checks)} "
+        "sweep budgets hold."
+    )
 
 
 _MARK = {"pass": "PASS", "fail": "FAIL", "undecided": "UNDECIDED"}
@@ -434,6 +624,8 @@ def tables(out: dict[str, Any]) -> str:
         rows += ["", "First event of a kind in a container also: " + "; ".join(f"{k}: {v}" for k, v in first.items())]
     if "organization" in out:
         rows += ["", organization_table(out["organization"])]
+    if "sweep" in out:
+        rows += ["", sweep_table(out["sweep"])]
     if "custodian" in out:
         theirs = out["custodian"]
         rows += [
@@ -544,7 +736,7 @@ def readme_block(out: dict[str, Any]) -> str:
     """The README's figures: the cold-start table and the budgets' verdicts, from results.json alone."""
     env = out["environment"]
     rounds = out["runs"]["cold_start_rounds"]
-    verdicts = [budget for budget in out["budgets"] if "interval" in budget]
+    verdicts = [b for b in out["budgets"] if "interval" in b and not b["budget"].startswith("posture sweep")]
     lines = [
         BEGIN,
         f"From `bench/results.json` (Python {env['python']}, {env['cpus']} CPUs, boto3 {env['boto3']}, Powertools "
@@ -566,6 +758,9 @@ def readme_block(out: dict[str, Any]) -> str:
     if "organization" in out:
         checks = [b for b in out["budgets"] if "organization mode" in b["budget"]]
         lines += ["", organization_line(out["organization"], checks)]
+    if "sweep" in out:
+        checks = [b for b in out["budgets"] if b["budget"].startswith("posture sweep")]
+        lines += ["", sweep_line(out["sweep"], checks)]
     lines.append(END)
     return "\n".join(lines)
 
