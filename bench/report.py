@@ -421,6 +421,7 @@ def sweep_summary(raw: dict[str, Any]) -> dict[str, Any]:
             "seconds": seeded["seconds"],
         },
         "rounds": rounds,
+        "latency_ms": raw.get("latency_ms", 0.0),
         "load_average": [min(raw.get("load_average") or [0]), max(raw.get("load_average") or [0])],
         "rounds_plan": {k: raw["rounds"][k] for k in ("first", "more", "most")},
         "ours": ours_summary,
@@ -500,7 +501,13 @@ def sweep_table(summary: dict[str, Any]) -> str:
         f"{summary['region']} (moto's server, seed {summary['seed']}): {_seeded_line(summary['seeded'])}. Trusted: "
         f"{', '.join(summary['trusted_accounts'])}; untrusted: {summary['untrusted_account']}. {summary['rounds']} "
         f"paired rounds, each tool a fresh process timed from start to exit; load average "
-        f"{summary['load_average'][0]} to {summary['load_average'][1]} (1-minute) during the comparison.",
+        f"{summary['load_average'][0]} to {summary['load_average'][1]} (1-minute) during the comparison."
+        + (
+            f" **The emulator waited {summary['latency_ms']} ms before answering each call** (a network round trip; "
+            "for information: the budgets are judged without it)."
+            if summary["latency_ms"]
+            else ""
+        ),
         "",
         "| | `amiguard sweep` | Cloud Custodian `aws.ami` + `aws.ebs-snapshot` cross-account |",
         "|---|---:|---:|",

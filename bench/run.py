@@ -107,6 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sweep-more", type=int, default=5, help="sweep rounds added while its wall time is undecided")
     parser.add_argument("--sweep-max-rounds", type=int, default=15, help="the most sweep rounds; undecided after")
     parser.add_argument(
+        "--sweep-latency-ms",
+        type=float,
+        default=0.0,
+        help="with --sweep-only: the emulator waits this long before answering each call (a network round trip, "
+        "for information; the budgets are judged without it)",
+    )
+    parser.add_argument(
         "--no-sweep",
         action="store_true",
         help="leave out the posture sweep against Cloud Custodian (its budgets then fail the gate as not measured)",
@@ -122,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sweep_only:
         if not args.custodian_python:
             parser.error("--sweep-only needs --custodian-python")
-        return sweep_only(args.custodian_python, sweep_plan, args.raw)
+        return sweep_only(args.custodian_python, sweep_plan, args.raw, args.sweep_latency_ms)
     if args.report_from:
         return write_reports(json.loads(Path(args.report_from).read_text(encoding="utf-8")), Path(args.out))
     if args.calls_only:
@@ -498,10 +505,10 @@ def calls_only(functions_dir: Path, events: int, repeats: int) -> int:
     return 0 if report.passed(checks) else 1
 
 
-def sweep_only(custodian_python: str, plan: sweep.Rounds, raw: str | None) -> int:
+def sweep_only(custodian_python: str, plan: sweep.Rounds, raw: str | None, latency_ms: float = 0.0) -> int:
     """`--sweep-only`: the posture sweep against Cloud Custodian, its table and its budgets; writes only --raw."""
     loads = [round(os.getloadavg()[0], 2)]
-    measured = sweep.measure(custodian_python, plan, loads)
+    measured = sweep.measure(custodian_python, plan, loads, latency_ms)
     loads.append(round(os.getloadavg()[0], 2))
     if raw:
         Path(raw).write_text(json.dumps({"sweep": measured, "load_average": loads}), encoding="utf-8")

@@ -425,9 +425,11 @@ class Rounds:
         return min(self.first if done == 0 else self.more, self.most - done)
 
 
-def measure(custodian_python: str, plan: Rounds, loads: list[float]) -> dict[str, Any]:
+def measure(custodian_python: str, plan: Rounds, loads: list[float], latency_ms: float = 0.0) -> dict[str, Any]:
     """Seed the account, run both tools once unmeasured (what a first run writes, bytecode, stays out of the
-    figures), then paired rounds in alternating order until the wall-time ratio is decided or `plan.most` rounds."""
+    figures), then paired rounds in alternating order until the wall-time ratio is decided or `plan.most` rounds.
+    `latency_ms`: the emulator waits that long before answering each call of the tools (not the seeding's), a
+    network round trip moto lacks; for information, the budgets are judged without it."""
     own_loads = [round(os.getloadavg()[0], 2)]
     with tempfile.TemporaryDirectory(prefix="ami-guard-bench-sweep-") as temp:
         work = Path(temp)
@@ -438,6 +440,8 @@ def measure(custodian_python: str, plan: Rounds, loads: list[float]) -> dict[str
             seeded = seed(server)
             print(f"sweep: seeded in {seeded.seconds} s", flush=True)
             ours, theirs = tools(work, server, custodian_python)
+            if latency_ms:
+                server.admin(f"latency?ms={latency_ms}", "POST")
             for tool in (ours, theirs):
                 tool.run(server)
             order: list[list[str]] = []
@@ -465,7 +469,7 @@ def measure(custodian_python: str, plan: Rounds, loads: list[float]) -> dict[str
         finally:
             server.stop()
     loads.extend(own_loads)
-    return {**results(seeded, ours, theirs, order, plan), "load_average": own_loads}
+    return {**results(seeded, ours, theirs, order, plan), "load_average": own_loads, "latency_ms": latency_ms}
 
 
 def results(seeded: Seeded, ours: Tool, theirs: Tool, order: list[list[str]], plan: Rounds) -> dict[str, Any]:

@@ -7,6 +7,8 @@ what each tool really asked, not what it says it asked. Two routes for the harne
 
 - GET /_bench/calls: the counts since the last reset, {"ec2:DescribeImages": 1, ...};
 - POST /_bench/reset: forget them (the bench resets before each run);
+- POST /_bench/latency?ms=N: from now on, wait N ms before answering each call (information only: a network round
+  trip, which moto on loopback lacks; 0 by default and for the budgets);
 - GET /_bench/health.
 
 moto gaps worked around here, in the harness only (../shared/NOTES.md): DescribeSnapshots ignores OwnerIds and
@@ -25,6 +27,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -59,10 +62,13 @@ def operation(environ: dict[str, Any], body: bytes) -> str:
 
 class CallCounter:
     """WSGI middleware: counts every request that reaches `app` by `operation()`, then hands it on unchanged (the
-    body it read is put back as the request's input)."""
+    body it read is put back as the request's input). With `latency` (seconds), each counted request waits that long
+    first, without holding the GIL: a network round trip, which moto on loopback lacks (information only, see
+    docs/performance.md; the budgets are judged without it)."""
 
-    def __init__(self, app: WsgiApp) -> None:
+    def __init__(self, app: WsgiApp, latency: float = 0.0) -> None:
         self.app = app
+        self.latency = latency
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
 
@@ -76,6 +82,8 @@ class CallCounter:
         name = operation(environ, body)
         with self.lock:
             self.calls[name] += 1
+        if self.latency:
+            time.sleep(self.latency)
         return self.app(environ, start_response)
 
     def snapshot(self) -> dict[str, int]:
@@ -93,6 +101,9 @@ class CallCounter:
         elif route == "reset" and environ.get("REQUEST_METHOD") == "POST":
             self.reset()
             status, body = "200 OK", {}
+        elif route == "latency" and environ.get("REQUEST_METHOD") == "POST":
+            self.latency = float(parse_qs(str(environ.get("QUERY_STRING", ""))).get("ms", ["0"])[0]) / 1000
+            status, body = "200 OK", {"latency_ms": self.latency * 1000}
         elif route == "health":
             status, body = "200 OK", {"ready": True}
         else:

@@ -443,6 +443,9 @@ def test_the_counter_counts_each_request_and_hands_moto_the_body_it_read() -> No
     counter(_environ(PATH_INFO="/_bench/reset"), lambda s, h: statuses.append(s))
     assert counter.snapshot() == {}  # the harness's own routes are not counted
     assert statuses == ["200 OK", "200 OK"]
+    assert counter.latency == 0  # no round trip added unless asked (the budgets' setting)
+    counter(_environ(PATH_INFO="/_bench/latency", QUERY_STRING="ms=50"), lambda s, h: statuses.append(s))
+    assert (counter.latency, counter.snapshot(), statuses[-1]) == (0.05, {}, "200 OK")
 
 
 def test_the_seeded_exposure_is_public_or_shared_outside_the_trusted_account() -> None:
