@@ -516,6 +516,8 @@ def sweep_table(summary: dict[str, Any]) -> str:
         f"{theirs['wall_ms_quartiles'][1]}) |",
         f"| the tool's CPU ms, median | {ours['cpu_ms']} | {theirs['cpu_ms']} |",
         f"| the emulator's CPU ms answering it, median | {ours['emulator_cpu_ms']} | {theirs['emulator_cpu_ms']} |",
+        f"| the emulator's CPU ms per call | {ours['emulator_cpu_ms'] / ours['api_calls']:.2f} "
+        f"| {theirs['emulator_cpu_ms'] / theirs['api_calls']:.2f} |",
         f"| API calls (counted at the emulator) | {ours['api_calls']:,} | {theirs['api_calls']:,} |",
     ]
     for operation in operations:
