@@ -109,9 +109,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sweep-latency-ms",
         type=float,
-        default=0.0,
-        help="with --sweep-only: the emulator waits this long before answering each call (a network round trip, "
-        "for information; the budgets are judged without it)",
+        default=None,
+        help="the budgeted sweep rounds: the emulator waits this long before answering each call, a network round "
+        f"trip (default: bench.cost.CALL_MS, {sweep.BUDGET_LATENCY_MS:g} ms, assumed); 0 judges the budgets on plain "
+        "moto and leaves out the information rounds",
+    )
+    parser.add_argument(
+        "--sweep-plain-rounds",
+        type=int,
+        default=sweep.PLAIN_ROUNDS,
+        help="paired sweep rounds on plain moto (no added wait) first, for information: reported, not budgeted",
     )
     parser.add_argument(
         "--no-sweep",
@@ -129,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sweep_only:
         if not args.custodian_python:
             parser.error("--sweep-only needs --custodian-python")
-        return sweep_only(args.custodian_python, sweep_plan, args.raw, args.sweep_latency_ms)
+        return sweep_only(args.custodian_python, sweep_plan, args.raw, args.sweep_latency_ms, args.sweep_plain_rounds)
     if args.report_from:
         return write_reports(json.loads(Path(args.report_from).read_text(encoding="utf-8")), Path(args.out))
     if args.calls_only:
@@ -168,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if custodian:
             results["custodian"] = measure_custodian(workspace, custodian, custodian_info, args)
     if args.custodian_python and not args.no_sweep:
-        results["sweep"] = sweep.measure(args.custodian_python, sweep_plan, loads)
+        results["sweep"] = sweep.measure(
+            args.custodian_python, sweep_plan, loads, args.sweep_latency_ms, args.sweep_plain_rounds
+        )
     results["environment"] = environment(args.custodian_python)
     results["runs"] = {
         "cold_start_rounds": {"first": args.runs, "more": args.more, "max": args.max_runs},
@@ -178,7 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "custodian_warm_events_per_kind": args.custodian_events,
         "bench_seconds": round(time.perf_counter() - started, 1),
         "load_average": [*loads, round(os.getloadavg()[0], 2)],
-        "sweep_rounds": {"first": args.sweep_rounds, "more": args.sweep_more, "max": args.sweep_max_rounds},
+        "sweep_rounds": {
+            "first": args.sweep_rounds,
+            "more": args.sweep_more,
+            "max": args.sweep_max_rounds,
+            "plain_moto_information": args.sweep_plain_rounds,
+        },
     }
     if args.raw:
         Path(args.raw).write_text(json.dumps(results), encoding="utf-8")
@@ -505,10 +519,16 @@ def calls_only(functions_dir: Path, events: int, repeats: int) -> int:
     return 0 if report.passed(checks) else 1
 
 
-def sweep_only(custodian_python: str, plan: sweep.Rounds, raw: str | None, latency_ms: float = 0.0) -> int:
+def sweep_only(
+    custodian_python: str,
+    plan: sweep.Rounds,
+    raw: str | None,
+    latency_ms: float | None = None,
+    plain_rounds: int = sweep.PLAIN_ROUNDS,
+) -> int:
     """`--sweep-only`: the posture sweep against Cloud Custodian, its table and its budgets; writes only --raw."""
     loads = [round(os.getloadavg()[0], 2)]
-    measured = sweep.measure(custodian_python, plan, loads, latency_ms)
+    measured = sweep.measure(custodian_python, plan, loads, latency_ms, plain_rounds)
     loads.append(round(os.getloadavg()[0], 2))
     if raw:
         Path(raw).write_text(json.dumps({"sweep": measured, "load_average": loads}), encoding="utf-8")

@@ -11,6 +11,14 @@ environment (AWS_ENDPOINT_URL):
   `aws.ami` and `aws.ebs-snapshot` policies with the `cross-account` filter, whitelist = [TRUSTED_ACCOUNT]
   (bench.custodian.SWEEP_POLICIES).
 
+The rounds: first a few on plain moto (PLAIN_ROUNDS, information, not budgeted), then the budgeted ones with the
+emulator waiting BUDGET_LATENCY_MS (bench.cost.CALL_MS, the project's assumed wait of one AWS call) before answering
+each call, the network round trip moto on loopback lacks. Why the budget is judged with a round trip: plain moto
+answers every call with about 3 ms of its own CPU in one process and there is no network wait, so ours' 8 threads
+have nothing to overlap that Cloud Custodian's 2 or 3 do not; the emulator is the bottleneck of both tools, and the
+ratio of wall times tends to the ratio of calls. `--sweep-latency-ms` sets another wait (0: the budgets judged on
+plain moto, no information rounds).
+
 Per run: the wall time, the API calls by operation (the server's count, reset before the run) and the exposed
 resources it reports: ours, the resources of its EXPOSURE_RULES findings (JSON lines on stdout); Custodian's, the
 resources in each policy's resources.json. Their ratio of wall times is judged like the cold starts (bench.stats:
@@ -43,11 +51,11 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench import report, stats
+from bench import cost, report, stats
 from bench.answers import ACCOUNT, REGION, TRUSTED_ACCOUNT
 from bench.custodian import SWEEP_POLICIES
 from bench.sweep_server import READY_LINE
@@ -65,6 +73,13 @@ EXPOSURE_RULES = frozenset({"ami-public", "ami-shared-untrusted", "snapshot-publ
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIABENCHSWEEP000000", "AWS_SECRET_ACCESS_KEY": "bench-sweep-secret"}
 START_TIMEOUT_SECONDS = 60
 RUN_TIMEOUT_SECONDS = 600
+BUDGET_LATENCY_MS = cost.CALL_MS
+"""The wait before the emulator answers each call in the budgeted rounds: the project's assumed wait of one AWS call
+(the lowest of bench.cost's assumptions, so the least favourable to ours), assumed, not measured. moto on loopback
+has no network round trip, and answers every call with about 3 ms of its own CPU in one process: without a wait the
+emulator is the bottleneck of both tools, and ours' threads have nothing to overlap (docs/performance.md)."""
+PLAIN_ROUNDS = 3
+"""Paired rounds on plain moto (no added wait), for information: reported, not budgeted."""
 _CALLS_SAID = re.compile(r"; (\d+) AWS call\(s\)")
 
 
@@ -425,11 +440,47 @@ class Rounds:
         return min(self.first if done == 0 else self.more, self.most - done)
 
 
-def measure(custodian_python: str, plan: Rounds, loads: list[float], latency_ms: float = 0.0) -> dict[str, Any]:
+def budget_latency(latency_ms: float | None) -> tuple[float, str]:
+    """The budgeted rounds' wait per call and where it comes from: BUDGET_LATENCY_MS (bench.cost.CALL_MS, assumed)
+    unless `--sweep-latency-ms` said otherwise (0: plain moto)."""
+    if latency_ms is None:
+        return BUDGET_LATENCY_MS, "bench.cost.CALL_MS (assumed, not measured)"
+    return float(latency_ms), "--sweep-latency-ms"
+
+
+def paired_rounds(server: Server, ours: Tool, theirs: Tool, count: int, label: str) -> list[list[str]]:
+    """`count` more paired rounds, the order alternating from the rounds `ours` already has; the order of each."""
+    order: list[list[str]] = []
+    for _ in range(count):
+        done = len(ours.runs)
+        pair = (ours, theirs) if done % 2 == 0 else (theirs, ours)
+        for tool in pair:
+            tool.runs.append(tool.run(server))
+        order.append([tool.label for tool in pair])
+        print(
+            f"sweep {label} round {done + 1}: ours {ours.runs[-1].ms:.0f} ms, {sum(ours.runs[-1].calls.values())} "
+            f"calls; Cloud Custodian {theirs.runs[-1].ms:.0f} ms, {sum(theirs.runs[-1].calls.values())} calls",
+            flush=True,
+        )
+    return order
+
+
+def measure(
+    custodian_python: str,
+    plan: Rounds,
+    loads: list[float],
+    latency_ms: float | None = None,
+    plain_rounds: int = PLAIN_ROUNDS,
+) -> dict[str, Any]:
     """Seed the account, run both tools once unmeasured (what a first run writes, bytecode, stays out of the
-    figures), then paired rounds in alternating order until the wall-time ratio is decided or `plan.most` rounds.
-    `latency_ms`: the emulator waits that long before answering each call of the tools (not the seeding's), a
-    network round trip moto lacks; for information, the budgets are judged without it."""
+    figures), then:
+
+    - information: `plain_rounds` paired rounds on plain moto (no added wait), not budgeted;
+    - budgeted: paired rounds with the emulator waiting `latency_ms` before answering each call of the tools (not
+      the seeding's), the network round trip moto lacks: None is BUDGET_LATENCY_MS (bench.cost.CALL_MS, assumed),
+      0 judges the budgets on plain moto (and leaves out the information rounds, which would be the same); in
+      alternating order until the wall-time ratio is decided or `plan.most` rounds."""
+    latency, latency_from = budget_latency(latency_ms)
     own_loads = [round(os.getloadavg()[0], 2)]
     with tempfile.TemporaryDirectory(prefix="ami-guard-bench-sweep-") as temp:
         work = Path(temp)
@@ -440,53 +491,59 @@ def measure(custodian_python: str, plan: Rounds, loads: list[float], latency_ms:
             seeded = seed(server)
             print(f"sweep: seeded in {seeded.seconds} s", flush=True)
             ours, theirs = tools(work, server, custodian_python)
-            if latency_ms:
-                server.admin(f"latency?ms={latency_ms}", "POST")
             for tool in (ours, theirs):
                 tool.run(server)
+            information: dict[str, Any] | None = None
+            if latency and plain_rounds:
+                plain_ours, plain_theirs = replace(ours, runs=[]), replace(theirs, runs=[])
+                plain_order = paired_rounds(server, plain_ours, plain_theirs, plain_rounds, "plain moto (information)")
+                own_loads.append(round(os.getloadavg()[0], 2))
+                information = {
+                    "latency_ms": 0.0,
+                    "order": plain_order,
+                    "ours": side(plain_ours),
+                    "custodian": side(plain_theirs),
+                }
+            server.admin(f"latency?ms={latency}", "POST")
+            label = f"budgeted, {latency:g} ms a call" if latency else "budgeted, plain moto"
             order: list[list[str]] = []
-            rounds = 0
             while True:
-                for _ in range(plan.next_batch(rounds)):
-                    pair = (ours, theirs) if rounds % 2 == 0 else (theirs, ours)
-                    for tool in pair:
-                        tool.runs.append(tool.run(server))
-                    order.append([tool.label for tool in pair])
-                    rounds += 1
-                    print(
-                        f"sweep round {rounds}: ours {ours.runs[-1].ms:.0f} ms, {sum(ours.runs[-1].calls.values())} "
-                        f"calls; Cloud Custodian {theirs.runs[-1].ms:.0f} ms, {sum(theirs.runs[-1].calls.values())} "
-                        "calls",
-                        flush=True,
-                    )
+                order += paired_rounds(server, ours, theirs, plan.next_batch(len(ours.runs)), label)
                 own_loads.append(round(os.getloadavg()[0], 2))
                 ratio = stats.summary(
                     stats.ratios([r.ms for r in ours.runs], [r.ms for r in theirs.runs]), report.SWEEP_WALL_TIME_RATIO
                 )
-                if ratio["verdict"] != "undecided" or rounds >= plan.most:
+                if ratio["verdict"] != "undecided" or len(ours.runs) >= plan.most:
                     break
-                print(f"sweep: {rounds} rounds, wall-time ratio undecided ({ratio['interval']}): sampling more")
+                print(f"sweep: {len(ours.runs)} rounds, wall-time ratio undecided ({ratio['interval']}): sampling more")
         finally:
             server.stop()
     loads.extend(own_loads)
-    return {**results(seeded, ours, theirs, order, plan), "load_average": own_loads, "latency_ms": latency_ms}
+    return {
+        **results(seeded, ours, theirs, order, plan),
+        "load_average": own_loads,
+        "latency_ms": latency,
+        "latency_from": latency_from,
+        "information": information,
+    }
+
+
+def side(tool: Tool) -> dict[str, Any]:
+    """One tool's runs as results.json's raw figures hold them."""
+    return {
+        "ms": [run.ms for run in tool.runs],
+        "calls": [run.calls for run in tool.runs],
+        "exposed": [sorted(run.exposed) for run in tool.runs],
+        "calls_said": [run.calls_said for run in tool.runs],
+        "cpu_ms": [run.cpu_ms for run in tool.runs],
+        "server_cpu_ms": [run.server_cpu_ms for run in tool.runs],
+        "command": [Path(tool.command[0]).name, *tool.command[1:2]],
+    }
 
 
 def results(seeded: Seeded, ours: Tool, theirs: Tool, order: list[list[str]], plan: Rounds) -> dict[str, Any]:
     """The raw figures bench.report.conclude reads (results["sweep"])."""
     truth = exposed(seeded.images) | exposed(seeded.snapshots)
-
-    def side(tool: Tool) -> dict[str, Any]:
-        return {
-            "ms": [run.ms for run in tool.runs],
-            "calls": [run.calls for run in tool.runs],
-            "exposed": [sorted(run.exposed) for run in tool.runs],
-            "calls_said": [run.calls_said for run in tool.runs],
-            "cpu_ms": [run.cpu_ms for run in tool.runs],
-            "server_cpu_ms": [run.server_cpu_ms for run in tool.runs],
-            "command": [Path(tool.command[0]).name, *tool.command[1:2]],
-        }
-
     return {
         "seed": SEED,
         "weights": dict(zip(EXPOSURES, WEIGHTS, strict=True)),

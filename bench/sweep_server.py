@@ -7,8 +7,9 @@ what each tool really asked, not what it says it asked. Two routes for the harne
 
 - GET /_bench/calls: the counts since the last reset, {"ec2:DescribeImages": 1, ...};
 - POST /_bench/reset: forget them (the bench resets before each run);
-- POST /_bench/latency?ms=N: from now on, wait N ms before answering each call (information only: a network round
-  trip, which moto on loopback lacks; 0 by default and for the budgets);
+- POST /_bench/latency?ms=N: from now on, wait N ms before answering each call (a network round trip, which moto
+  on loopback lacks; 0 by default, for the seeding and the information rounds; the budgeted rounds set
+  bench.sweep.BUDGET_LATENCY_MS, an assumed round trip);
 - GET /_bench/health.
 
 moto gaps worked around here, in the harness only (../shared/NOTES.md): DescribeSnapshots ignores OwnerIds and
@@ -63,8 +64,8 @@ def operation(environ: dict[str, Any], body: bytes) -> str:
 class CallCounter:
     """WSGI middleware: counts every request that reaches `app` by `operation()`, then hands it on unchanged (the
     body it read is put back as the request's input). With `latency` (seconds), each counted request waits that long
-    first, without holding the GIL: a network round trip, which moto on loopback lacks (information only, see
-    docs/performance.md; the budgets are judged without it)."""
+    first, without holding the GIL: a network round trip, which moto on loopback lacks (the budgeted rounds' setting,
+    see bench.sweep.BUDGET_LATENCY_MS and docs/performance.md)."""
 
     def __init__(self, app: WsgiApp, latency: float = 0.0) -> None:
         self.app = app

@@ -443,7 +443,7 @@ def test_the_counter_counts_each_request_and_hands_moto_the_body_it_read() -> No
     counter(_environ(PATH_INFO="/_bench/reset"), lambda s, h: statuses.append(s))
     assert counter.snapshot() == {}  # the harness's own routes are not counted
     assert statuses == ["200 OK", "200 OK"]
-    assert counter.latency == 0  # no round trip added unless asked (the budgets' setting)
+    assert counter.latency == 0  # no round trip added unless asked (the seeding's and plain moto's setting)
     counter(_environ(PATH_INFO="/_bench/latency", QUERY_STRING="ms=50"), lambda s, h: statuses.append(s))
     assert (counter.latency, counter.snapshot(), statuses[-1]) == (0.05, {}, "200 OK")
 
@@ -509,6 +509,25 @@ def test_the_custodian_sweep_policies_use_the_cross_account_filter_with_the_trus
     assert all("mode" not in p for p in sweep.SWEEP_POLICIES)  # pull mode
 
 
+def _sweep_runs(
+    ms: list[float],
+    exposed: list[list[str]] | None = None,
+    calls: int = 2917,
+    said: int | None = None,
+    server_cpu_ms: float = 10000.0,
+) -> dict[str, object]:
+    """One tool's raw runs as bench.sweep.side returns them."""
+    n = len(ms)
+    return {
+        "ms": ms,
+        "calls": [{"ec2:DescribeImageAttribute": calls - 3, "ec2:DescribeImages": 2, "sts:GetCallerIdentity": 1}] * n,
+        "exposed": exposed or [["ami-1", "snap-2"]] * n,
+        "calls_said": [said] * n,
+        "cpu_ms": [5000.0] * n,
+        "server_cpu_ms": [server_cpu_ms] * n,
+    }
+
+
 def _sweep_raw(
     ours_ms: list[float],
     theirs_ms: list[float],
@@ -516,21 +535,12 @@ def _sweep_raw(
     theirs_exposed: list[list[str]] | None = None,
     ours_calls: int = 2917,
     theirs_calls: int = 3003,
+    latency_ms: float = 20.0,
+    plain: tuple[dict[str, object], dict[str, object]] | None = None,
 ) -> dict[str, object]:
-    """Raw sweep figures as bench.sweep.results returns them; seeded exposure: ami-1, snap-2."""
-    n = len(ours_ms)
-
-    def side(ms: list[float], exposed: list[list[str]] | None, calls: int, said: int | None) -> dict[str, object]:
-        return {
-            "ms": ms,
-            "calls": [{"ec2:DescribeImageAttribute": calls - 3, "ec2:DescribeImages": 2, "sts:GetCallerIdentity": 1}]
-            * n,
-            "exposed": exposed or [["ami-1", "snap-2"]] * n,
-            "calls_said": [said] * n,
-            "cpu_ms": [5000.0] * n,
-            "server_cpu_ms": [10000.0] * n,
-        }
-
+    """Raw sweep figures as bench.sweep.measure returns them; seeded exposure: ami-1, snap-2; the budgeted rounds
+    with each call answered after `latency_ms` (bench.cost.CALL_MS's 20 by default); `plain`, the information rounds
+    on plain moto (ours', Custodian's)."""
     return {
         "seed": 10,
         "weights": dict(zip(sweep.EXPOSURES, sweep.WEIGHTS, strict=True)),
@@ -547,9 +557,12 @@ def _sweep_raw(
             "calls": {},
         },
         "rounds": {"first": 5, "more": 5, "most": 15, "order": []},
-        "ours": side(ours_ms, ours_exposed, ours_calls, ours_calls),
-        "custodian": side(theirs_ms, theirs_exposed, theirs_calls, None),
+        "ours": _sweep_runs(ours_ms, ours_exposed, ours_calls, ours_calls),
+        "custodian": _sweep_runs(theirs_ms, theirs_exposed, theirs_calls),
         "load_average": [1.0, 1.5],
+        "latency_ms": latency_ms,
+        "latency_from": "bench.cost.CALL_MS (assumed, not measured)" if latency_ms == 20.0 else "--sweep-latency-ms",
+        "information": plain and {"latency_ms": 0.0, "order": [], "ours": plain[0], "custodian": plain[1]},
     }
 
 
@@ -558,7 +571,7 @@ def _sweep_verdicts(raw: dict[str, object]) -> dict[str, str]:
 
 
 CALLS = "posture sweep API calls <= Cloud Custodian's"
-WALL = "posture sweep wall time / Cloud Custodian's <= 0.7"
+WALL = "posture sweep wall time / Cloud Custodian's (each call answered after 20 ms) <= 0.7"
 SAME = "posture sweep exposure verdicts: resources only one of ours and Cloud Custodian's reports <= 0"
 SEEDED = "posture sweep exposure verdicts: resources where ours and the seeded exposure differ <= 0"
 
@@ -579,7 +592,7 @@ def test_the_sweep_passes_with_fewer_calls_under_07_of_the_wall_time_and_the_sam
     assert "| ec2:DescribeImageAttribute | 2,914 | 3,000 |" in table
     assert "| API calls (counted at the emulator) | 2,917 | 3,003 |" in table
     assert "| the emulator's CPU ms per call | 3.43 | 3.33 |" in table  # 10,000 ms for 2,917 and for 3,003 calls
-    assert "ours against Cloud Custodian's: identical" in table
+    assert "ours against Cloud Custodian's, over all 5 rounds: identical" in table
 
 
 def test_a_sweep_slower_than_07_of_custodians_or_with_more_calls_fails() -> None:
@@ -613,3 +626,77 @@ def test_results_without_the_sweep_fail_the_gate() -> None:
 def test_sweep_rounds_are_added_while_undecided_up_to_the_cap() -> None:
     plan = sweep.Rounds(first=5, more=5, most=12)
     assert [plan.next_batch(done) for done in (0, 5, 10, 12)] == [5, 5, 2, 0]
+
+
+def test_the_budgeted_rounds_answer_each_call_after_the_projects_assumed_wait_unless_told_otherwise() -> None:
+    assert sweep.budget_latency(None) == (20.0, "bench.cost.CALL_MS (assumed, not measured)")
+    assert sweep.budget_latency(50) == (50.0, "--sweep-latency-ms")
+    assert sweep.budget_latency(0) == (0.0, "--sweep-latency-ms")  # plain moto, judged so and said so
+
+
+def _plain_rounds(ours_ms: float = 13000.0, theirs_ms: float = 16250.0) -> tuple[dict[str, object], ...]:
+    """Three information rounds on plain moto: ours 0.8 of Custodian's, the emulator's CPU 3.00 ms per call."""
+    return (
+        _sweep_runs([ours_ms] * 3, calls=2917, said=2917, server_cpu_ms=8751.0),
+        _sweep_runs([theirs_ms] * 3, calls=3003, server_cpu_ms=9009.0),
+    )
+
+
+def test_the_report_says_which_wait_per_call_the_wall_time_budget_used_and_why() -> None:
+    plain = _plain_rounds()
+    raw = _sweep_raw([12000.0] * 5, [30000.0] * 5, plain=(plain[0], plain[1]))
+    summary = report.sweep_summary(raw)
+    (wall,) = [b for b in report.sweep_budgets(summary) if "wall time" in b["budget"]]
+    assert wall["budget"] == "posture sweep wall time / Cloud Custodian's (each call answered after 20 ms) <= 0.7"
+    assert (wall["value"], wall["verdict"]) == (0.4, "pass")
+    why = report.sweep_why(summary)
+    assert "**The budgets are judged with the emulator answering each call after 20 ms** (bench.cost.CALL_MS" in why
+    assert "assumed, not measured" in why
+    # the reason, with the information rounds' figures: 3.00 ms of the emulator's CPU per call, 0.8 on plain moto
+    assert "about 3.00 ms of its own CPU for ours and 3.00 ms for Cloud Custodian" in why
+    assert "the ratio of wall times there, 0.8 (0.8-0.8), tends to the ratio of calls" in why
+    table = report.sweep_table(summary)
+    assert why in table and "Budgeted rounds (each call answered after 20 ms):" in table
+    line = report.sweep_line(summary, report.sweep_budgets(summary))
+    assert "each call answered after 20 ms, an assumed round trip, not measured" in line
+    assert "wall time ratio 0.4 (0.4-0.4) over 5 pairs (limit 0.7); on plain moto" in line
+
+    # --sweep-latency-ms 0: judged on plain moto, and the report says so
+    plain_only = report.sweep_summary(_sweep_raw([13000.0] * 5, [16250.0] * 5, latency_ms=0.0))
+    (wall,) = [b for b in report.sweep_budgets(plain_only) if "wall time" in b["budget"]]
+    assert wall["budget"] == "posture sweep wall time / Cloud Custodian's (plain moto, no wait per call) <= 0.7"
+    assert wall["verdict"] == "fail"
+    assert report.sweep_why(plain_only).startswith("**The wall-time budget is judged on plain moto**")
+    assert plain_only["information"] is None and "Information, not budgeted" not in report.sweep_table(plain_only)
+
+
+def test_the_information_rounds_on_plain_moto_are_reported_not_budgeted() -> None:
+    # Given budgeted rounds well within every budget, and information rounds at 0.8 of Custodian's wall time with
+    # more calls than Custodian's budgeted rounds
+    ours_plain, theirs_plain = _plain_rounds()
+    ours_plain["calls"] = [{"ec2:DescribeImageAttribute": 3100}] * 3
+    raw = _sweep_raw([12000.0] * 5, [30000.0] * 5, plain=(ours_plain, theirs_plain))
+    summary = report.sweep_summary(raw)
+    assert _sweep_verdicts(raw) == {CALLS: "pass", WALL: "pass", SAME: "pass", SEEDED: "pass"}
+    information = summary["information"]
+    assert (information["rounds"], information["budgeted"], information["ours"]["api_calls"]) == (3, False, 3100)
+    assert information["wall_time_ratio"] == {
+        "median": 0.8,
+        "interval": [0.8, 0.8],
+        "quartiles": [0.8, 0.8],
+        "pairs": 3,
+    }  # no limit, no verdict
+    table = report.sweep_table(summary)
+    assert "Information, not budgeted: 3 paired rounds on plain moto (no wait per call):" in table
+    assert "| API calls (counted at the emulator) | 3,100 | 3,003 |" in table
+    assert "Wall time on plain moto, ours / Cloud Custodian's: 0.8 (0.8-0.8) over 3 pairs (not budgeted)." in table
+
+
+def test_a_verdict_that_differs_only_in_an_information_round_fails() -> None:
+    ours_plain, theirs_plain = _plain_rounds()
+    theirs_plain["exposed"] = [["ami-1", "snap-2"], ["ami-1"], ["ami-1", "snap-2"]]  # Custodian missed snap-2 once
+    raw = _sweep_raw([12000.0] * 5, [30000.0] * 5, plain=(ours_plain, theirs_plain))
+    assert _sweep_verdicts(raw) == {CALLS: "pass", WALL: "pass", SAME: "fail", SEEDED: "pass"}
+    summary = report.sweep_summary(raw)
+    assert summary["verdicts"]["rounds"] == 8
+    assert summary["verdicts"]["ours_vs_custodian"] == {"only_first": ["snap-2"], "only_second": []}
