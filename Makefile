@@ -57,7 +57,9 @@ e2e: setup
 BENCH_VENV ?= .venv-bench
 # make bench (BENCH_ARGS="--max-runs 81" to allow more rounds): cold starts (the asset loaded from its bytecode, as on
 # Lambda) against their floor and against Cloud Custodian, paired round by round, judged on the 95% interval of the
-# median ratio (more rounds while it straddles a limit); warm per-event time, AWS calls per event, asset size. Writes
+# median ratio (more rounds while it straddles a limit); warm per-event time, AWS calls per event, asset size; the
+# posture sweep (amiguard sweep) against Cloud Custodian's pull mode on a seeded moto account (bench/sweep.py; its
+# wall time judged with each call answered after bench.cost.CALL_MS, an assumed round trip, plain moto beside). Writes
 # bench/results.json, bench/RESULTS.md and the README's figures; fails when a budget is missed or still undecided after
 # the last round
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed

@@ -66,6 +66,25 @@ POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
+# The posture sweep's equivalent (bench/sweep.py): pull mode, `custodian run` over the account's AMIs and snapshots,
+# each flagged by c7n's `cross-account` filter when a launch / create-volume permission names anyone outside the
+# whitelist (the account itself is always allowed: c7n's CrossAccountAccessFilter.get_accounts). The AMI filter
+# reads DescribeImageAttribute(launchPermission) per AMI (2 threads), the snapshot filter
+# DescribeSnapshotAttribute(createVolumePermission) per snapshot (3 threads); the group `all` counts as outside.
+SWEEP_POLICIES: list[dict[str, Any]] = [
+    {
+        "name": "ami-guard-equivalent-sweep-ami",
+        "resource": "aws.ami",
+        "filters": [{"type": "cross-account", "whitelist": [TRUSTED_ACCOUNT]}],
+    },
+    {
+        "name": "ami-guard-equivalent-sweep-snapshot",
+        "resource": "aws.ebs-snapshot",
+        "filters": [{"type": "cross-account", "whitelist": [TRUSTED_ACCOUNT]}],
+    },
+]
+
+
 def build(out_dir: Path) -> dict[str, str]:
     """OUT_DIR/<event>.zip per policy, as c7n packages it; returns event -> c7n version."""
     from c7n.config import Config  # type: ignore[import-not-found]  # Cloud Custodian's environment only

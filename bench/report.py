@@ -6,13 +6,15 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from bench import scenarios, stats
+from bench import cost, scenarios, stats
 from bench.answers import ORGANIZATION_SIZE
 from bench.aws_stub import READ_PREFIXES
 
 COLD_START_FLOOR_RATIO = 1.2
 CUSTODIAN_COLD_START_RATIO = 0.6
 WARM_PARSE_RATIO = 20
+SWEEP_WALL_TIME_RATIO = 0.7
+"""The posture sweep's wall time, at most this fraction of Cloud Custodian's pull mode on the same account."""
 ZERO_READ_KINDS = (
     "ModifyImageAttribute",
     "ModifySnapshotAttribute",
@@ -147,6 +149,8 @@ def conclude(results: dict[str, Any]) -> dict[str, Any]:
     organization = organization_summary(results)
     if organization is not None:
         out["organization"] = organization
+    if "sweep" in results:
+        out["sweep"] = sweep_summary(results["sweep"])
 
     out["cold_start_quartiles_ms"] = {name: _quartiles(data["cold_ms"]) for name, data in cold.items()}
     out["floor_quartiles_ms"] = {name: _quartiles(data["floor_ms"]) for name, data in cold.items()}
@@ -337,6 +341,7 @@ def budgets(out: dict[str, Any]) -> list[dict[str, Any]]:
         parse = out["json_parse_us"][kind]
         checks.append(_budget(f"warm per event / JSON parse, {kind} <= {WARM_PARSE_RATIO}", round(us / parse, 2), 20))
     checks += organization_budgets(out.get("organization"))
+    checks += sweep_budgets(out.get("sweep"))
     return checks
 
 
@@ -355,6 +360,311 @@ def not_budgeted(out: dict[str, Any]) -> list[str]:
         f"and the Publish); one call, answered by the Stubber, costs {out['stubbed_call_us']} µs by itself"
     )
     return notes
+
+
+# --- the posture sweep against Cloud Custodian's pull mode (bench/sweep.py) ------------------------------------
+
+
+def _by_operation(calls: list[dict[str, int]]) -> dict[str, int]:
+    """The calls of the first round by operation; every round must have made the same (a retry would show)."""
+    return dict(sorted(calls[0].items())) if calls else {}
+
+
+def _differences(mine: list[list[str]], theirs: list[list[str]]) -> dict[str, list[str]]:
+    """Over every round: the resources one side reported and the other did not in the same round."""
+    only_mine: set[str] = set()
+    only_theirs: set[str] = set()
+    for a, b in zip(mine, theirs, strict=True):
+        only_mine |= set(a) - set(b)
+        only_theirs |= set(b) - set(a)
+    return {"only_first": sorted(only_mine), "only_second": sorted(only_theirs)}
+
+
+def _sweep_side(side: dict[str, Any]) -> dict[str, Any]:
+    totals = [sum(calls.values()) for calls in side["calls"]]
+    return {
+        "wall_ms": _median(side["ms"]),
+        "wall_ms_quartiles": _quartiles(side["ms"]),
+        "cpu_ms": _median(side["cpu_ms"]),
+        "emulator_cpu_ms": _median(side["server_cpu_ms"]),
+        "api_calls": max(totals),
+        "api_calls_per_round": totals,
+        "api_calls_by_operation": _by_operation(side["calls"]),
+        "exposed": len(side["exposed"][0]) if side["exposed"] else 0,
+        "runs_ms": side["ms"],
+    }
+
+
+def _wall_ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    return stats.summary(stats.ratios(ours["ms"], theirs["ms"]), SWEEP_WALL_TIME_RATIO)
+
+
+def sweep_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """The sweep comparison as results.json holds it: what was seeded, each tool's wall time, API calls (counted at
+    the emulator) and exposed resources in the budgeted rounds (the emulator answering each call after `latency_ms`),
+    the paired wall-time ratio, the verdicts' differences over every round (budgeted and information), and the
+    information rounds on plain moto (`information`, None when the budgeted rounds were on plain moto)."""
+    ours, theirs = raw["ours"], raw["custodian"]
+    seeded_exposed = sorted(raw["seeded"]["exposed"])
+    rounds = len(ours["ms"])
+    seeded = raw["seeded"]
+    ours_summary = _sweep_side(ours)
+    said = [n for n in ours.get("calls_said", []) if n is not None]
+    ours_summary["api_calls_it_counted"] = max(said) if said else None
+    plain = raw.get("information")
+    information: dict[str, Any] | None = None
+    ours_exposed, theirs_exposed = list(ours["exposed"]), list(theirs["exposed"])
+    if plain:
+        ratio = _wall_ratio(plain["ours"], plain["custodian"])
+        information = {
+            "latency_ms": plain["latency_ms"],
+            "rounds": len(plain["ours"]["ms"]),
+            "budgeted": False,
+            "ours": _sweep_side(plain["ours"]),
+            "custodian": _sweep_side(plain["custodian"]),
+            # for information: no verdict, no limit
+            "wall_time_ratio": {k: ratio[k] for k in ("median", "interval", "quartiles", "pairs")},
+        }
+        ours_exposed += plain["ours"]["exposed"]
+        theirs_exposed += plain["custodian"]["exposed"]
+    every = len(ours_exposed)
+    return {
+        "seed": raw["seed"],
+        "weights": raw["weights"],
+        "account": raw["account"],
+        "region": raw["region"],
+        "trusted_accounts": raw["trusted_accounts"],
+        "untrusted_account": raw["untrusted_account"],
+        "seeded": {
+            "images": seeded["images"],
+            "snapshots": seeded["snapshots"],
+            "image_root_snapshots": seeded["image_root_snapshots"],
+            "owned_snapshots": sum(seeded["snapshots"].values()) + seeded["image_root_snapshots"],
+            "exposed": len(seeded_exposed),
+            "seconds": seeded["seconds"],
+        },
+        "rounds": rounds,
+        "latency_ms": raw.get("latency_ms", 0.0),
+        "latency_from": raw.get("latency_from", "--sweep-latency-ms"),
+        "load_average": [min(raw.get("load_average") or [0]), max(raw.get("load_average") or [0])],
+        "rounds_plan": {k: raw["rounds"][k] for k in ("first", "more", "most")},
+        "ours": ours_summary,
+        "custodian": _sweep_side(theirs),
+        "wall_time_ratio": _wall_ratio(ours, theirs),
+        "verdicts": {
+            "seeded": len(seeded_exposed),
+            "rounds": every,
+            "ours_vs_custodian": _differences(ours_exposed, theirs_exposed),
+            "ours_vs_seeded": _differences(ours_exposed, [seeded_exposed] * every),
+            "custodian_vs_seeded": _differences(theirs_exposed, [seeded_exposed] * every),
+        },
+        "information": information,
+    }
+
+
+def _round_trip(latency_ms: float) -> str:
+    """How the budgeted rounds' emulator answered, as the budget's name says it."""
+    return f"each call answered after {latency_ms:g} ms" if latency_ms else "plain moto, no wait per call"
+
+
+def _differing(difference: dict[str, list[str]]) -> int:
+    return len(difference["only_first"]) + len(difference["only_second"])
+
+
+def sweep_budgets(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """On the budgeted rounds: no more API calls than Cloud Custodian (ours' most in any round against its fewest), at
+    most SWEEP_WALL_TIME_RATIO of its wall time (the paired ratio's interval); on every round, the information rounds'
+    too: identical exposure verdicts (and ours those seeded). The information rounds' calls and wall time are not
+    budgeted. Without the comparison the gate fails."""
+    if summary is None:
+        return [_budget("posture sweep measured against Cloud Custodian (pass --custodian-python)", 1, 0)]
+    verdicts = summary["verdicts"]
+    return [
+        _budget(
+            "posture sweep API calls <= Cloud Custodian's",
+            summary["ours"]["api_calls"],
+            min(summary["custodian"]["api_calls_per_round"]),
+        ),
+        _ratio_budget(
+            f"posture sweep wall time / Cloud Custodian's ({_round_trip(summary['latency_ms'])}) "
+            f"<= {SWEEP_WALL_TIME_RATIO}",
+            summary["wall_time_ratio"],
+        ),
+        _budget(
+            "posture sweep exposure verdicts: resources only one of ours and Cloud Custodian's reports <= 0",
+            _differing(verdicts["ours_vs_custodian"]),
+            0,
+        ),
+        _budget(
+            "posture sweep exposure verdicts: resources where ours and the seeded exposure differ <= 0",
+            _differing(verdicts["ours_vs_seeded"]),
+            0,
+        ),
+    ]
+
+
+def _seeded_line(seeded: dict[str, Any]) -> str:
+    def counts(kind: str) -> str:
+        return ", ".join(f"{n:,} {exposure}" for exposure, n in seeded[kind].items())
+
+    return (
+        f"{sum(seeded['images'].values()):,} AMIs ({counts('images')}) and {sum(seeded['snapshots'].values()):,} "
+        f"snapshots ({counts('snapshots')}), plus the {seeded['image_root_snapshots']:,} private root snapshots "
+        f"EC2 makes for the AMIs: {seeded['owned_snapshots']:,} owned snapshots, {seeded['exposed']:,} resources "
+        "exposed (public, or shared with an untrusted account)"
+    )
+
+
+def _verdict_cell(difference: dict[str, list[str]], first: str, second: str) -> str:
+    if not _differing(difference):
+        return "identical"
+    shown = []
+    for side, ids in ((first, difference["only_first"]), (second, difference["only_second"])):
+        if ids:
+            shown.append(f"only {side}: {len(ids)} ({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})")
+    return "; ".join(shown)
+
+
+SWEEP_HEADER = "| | `amiguard sweep` | Cloud Custodian `aws.ami` + `aws.ebs-snapshot` cross-account |"
+
+
+def _sweep_rows(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """The rows both the budgeted and the information rounds' tables have: wall time, CPU, calls."""
+    return [
+        SWEEP_HEADER,
+        "|---|---:|---:|",
+        f"| wall time, median ms (quartiles) | {ours['wall_ms']} ({ours['wall_ms_quartiles'][0]}-"
+        f"{ours['wall_ms_quartiles'][1]}) | {theirs['wall_ms']} ({theirs['wall_ms_quartiles'][0]}-"
+        f"{theirs['wall_ms_quartiles'][1]}) |",
+        f"| the tool's CPU ms, median | {ours['cpu_ms']} | {theirs['cpu_ms']} |",
+        f"| the emulator's CPU ms answering it, median | {ours['emulator_cpu_ms']} | {theirs['emulator_cpu_ms']} |",
+        f"| the emulator's CPU ms per call | {_per_call(ours)} | {_per_call(theirs)} |",
+        f"| API calls (counted at the emulator) | {ours['api_calls']:,} | {theirs['api_calls']:,} |",
+    ]
+
+
+def _per_call(side: dict[str, Any]) -> str:
+    return f"{side['emulator_cpu_ms'] / side['api_calls']:.2f}" if side["api_calls"] else "—"
+
+
+def sweep_why(summary: dict[str, Any]) -> str:
+    """Which wait per call the wall-time budget was judged with, and why a wait at all, with the measured figures."""
+    latency = summary["latency_ms"]
+    plain = summary.get("information")
+    if not latency:
+        return (
+            "**The wall-time budget is judged on plain moto** (`--sweep-latency-ms 0`): the emulator answers each call "
+            "with its own CPU, in one process, with no network wait, so it is the bottleneck of both tools and the "
+            "ratio of wall times tends to the ratio of calls. By default the budget is judged with each call "
+            f"answered after {cost.CALL_MS:g} ms (bench.cost.CALL_MS, an assumed round trip; docs/performance.md)."
+        )
+    if str(summary.get("latency_from", "")).startswith("bench.cost.CALL_MS"):
+        source = (
+            "bench.cost.CALL_MS, the wait the project assumes for one AWS call (DynamoDB, SNS, STS, Organizations), "
+            f"the lowest of its assumptions (an EC2 call in another region: {cost.EC2_CALL_MS:g} ms), so the least "
+            "favourable to ours; **assumed, not measured**"
+        )
+    else:
+        source = (
+            f"set with `--sweep-latency-ms` instead of bench.cost.CALL_MS's {cost.CALL_MS:g} ms; assumed, not measured"
+        )
+    text = (
+        f"**The budgets are judged with the emulator answering each call after {latency:g} ms** ({source}): the "
+        "network round trip an AWS call waits for and moto on loopback lacks."
+    )
+    if plain:
+        ours, theirs = plain["ours"], plain["custodian"]
+        text += (
+            f" Why: on plain moto (the {plain['rounds']} information rounds below, not budgeted) the emulator answers "
+            f"every call with about {_per_call(ours)} ms of its own CPU for ours and {_per_call(theirs)} ms for "
+            "Cloud Custodian, in one process, and there is no network wait: ours' 8 threads have nothing to overlap "
+            "that Cloud Custodian's 2 (AMIs) and 3 (snapshots) do not, so the emulator is the bottleneck of both "
+            f"tools and the ratio of wall times there, {_ratio(plain['wall_time_ratio'])}, tends to the ratio of "
+            "calls. Against EC2 every call waits for the network, and threads overlap those waits."
+        )
+    return text
+
+
+def sweep_table(summary: dict[str, Any]) -> str:
+    ours, theirs = summary["ours"], summary["custodian"]
+    operations = sorted(set(ours["api_calls_by_operation"]) | set(theirs["api_calls_by_operation"]))
+    verdicts = summary["verdicts"]
+    ratio = summary["wall_time_ratio"]
+    plain = summary.get("information")
+    rows = [
+        f"Posture sweep against Cloud Custodian's pull mode (bench/sweep.py), account {summary['account']} in "
+        f"{summary['region']} (moto's server, seed {summary['seed']}): {_seeded_line(summary['seeded'])}. Trusted: "
+        f"{', '.join(summary['trusted_accounts'])}; untrusted: {summary['untrusted_account']}. Each tool a fresh "
+        f"process timed from start to exit, in paired rounds: {summary['rounds']} budgeted"
+        + (f", and first {plain['rounds']} on plain moto for information" if plain else "")
+        + f"; load average {summary['load_average'][0]} to {summary['load_average'][1]} (1-minute) during the "
+        "comparison.",
+        "",
+        sweep_why(summary),
+        "",
+        f"Budgeted rounds ({_round_trip(summary['latency_ms'])}):",
+        "",
+        *_sweep_rows(ours, theirs),
+    ]
+    for operation in operations:
+        rows.append(
+            f"| {operation} | {ours['api_calls_by_operation'].get(operation, 0):,} "
+            f"| {theirs['api_calls_by_operation'].get(operation, 0):,} |"
+        )
+    rows += [
+        f"| exposed resources reported (seeded: {verdicts['seeded']:,}) | {ours['exposed']:,} "
+        f"| {theirs['exposed']:,} |",
+        f"| against the seeded exposure, every round | {_verdict_cell(verdicts['ours_vs_seeded'], 'ours', 'seeded')} "
+        f"| {_verdict_cell(verdicts['custodian_vs_seeded'], 'Custodian', 'seeded')} |",
+        "",
+        f"Wall time, ours / Cloud Custodian's ({_round_trip(summary['latency_ms'])}): {_ratio(ratio)} over "
+        f"{ratio['pairs']} pairs (limit {SWEEP_WALL_TIME_RATIO}); exposure verdicts, ours against Cloud Custodian's, "
+        f"over all {verdicts['rounds']} rounds: {_verdict_cell(verdicts['ours_vs_custodian'], 'ours', 'Custodian')}. "
+        f"Ours counted {ours['api_calls_it_counted']} calls itself.",
+    ]
+    if plain:
+        plain_ratio = plain["wall_time_ratio"]
+        rows += [
+            "",
+            f"Information, not budgeted: {plain['rounds']} paired rounds on plain moto (no wait per call):",
+            "",
+            *_sweep_rows(plain["ours"], plain["custodian"]),
+            f"| exposed resources reported | {plain['ours']['exposed']:,} | {plain['custodian']['exposed']:,} |",
+            "",
+            f"Wall time on plain moto, ours / Cloud Custodian's: {_ratio(plain_ratio)} over {plain_ratio['pairs']} "
+            "pairs (not budgeted).",
+        ]
+    return "\n".join(rows)
+
+
+def sweep_line(summary: dict[str, Any], checks: list[dict[str, Any]]) -> str:
+    """One sentence for the README."""
+    ours, theirs = summary["ours"], summary["custodian"]
+    ratio = summary["wall_time_ratio"]
+    held = sum(budget["verdict"] == "pass" for budget in checks)
+    seeded = summary["seeded"]
+    latency = summary["latency_ms"]
+    plain = summary.get("information")
+    wait = (
+        f"each call answered after {latency:g} ms, an assumed round trip, not measured"
+        if latency
+        else "plain moto, no wait per call"
+    )
+    return (
+        f"Posture sweep against Cloud Custodian's pull mode ({sum(seeded['images'].values()):,} AMIs and "
+        f"{seeded['owned_snapshots']:,} snapshots in moto, {seeded['exposed']:,} exposed; {wait}): `amiguard sweep` "
+        f"{ours['wall_ms'] / 1000:.1f} s and {ours['api_calls']:,} API calls, Cloud Custodian "
+        f"{theirs['wall_ms'] / 1000:.1f} s and {theirs['api_calls']:,}; wall time ratio {_ratio(ratio)} over "
+        f"{ratio['pairs']} pairs (limit {SWEEP_WALL_TIME_RATIO})"
+        + (
+            f"; on plain moto, where the emulator's CPU is the bottleneck of both, {_ratio(plain['wall_time_ratio'])} "
+            f"over {plain['wall_time_ratio']['pairs']} pairs (information, not budgeted)"
+            if plain
+            else ""
+        )
+        + f"; exposure verdicts {_verdict_cell(summary['verdicts']['ours_vs_custodian'], 'ours', 'Custodian')}; "
+        f"{held} of {len(checks)} sweep budgets hold."
+    )
 
 
 _MARK = {"pass": "PASS", "fail": "FAIL", "undecided": "UNDECIDED"}
@@ -434,6 +744,8 @@ def tables(out: dict[str, Any]) -> str:
         rows += ["", "First event of a kind in a container also: " + "; ".join(f"{k}: {v}" for k, v in first.items())]
     if "organization" in out:
         rows += ["", organization_table(out["organization"])]
+    if "sweep" in out:
+        rows += ["", sweep_table(out["sweep"])]
     if "custodian" in out:
         theirs = out["custodian"]
         rows += [
@@ -545,7 +857,7 @@ def readme_block(out: dict[str, Any]) -> str:
     """The README's figures: the cold-start table and the budgets' verdicts, from results.json alone."""
     env = out["environment"]
     rounds = out["runs"]["cold_start_rounds"]
-    verdicts = [budget for budget in out["budgets"] if "interval" in budget]
+    verdicts = [b for b in out["budgets"] if "interval" in b and not b["budget"].startswith("posture sweep")]
     lines = [
         BEGIN,
         f"From `bench/results.json` (Python {env['python']}, {env['cpus']} CPUs, boto3 {env['boto3']}, Powertools "
@@ -567,6 +879,9 @@ def readme_block(out: dict[str, Any]) -> str:
     if "organization" in out:
         checks = [b for b in out["budgets"] if "organization mode" in b["budget"]]
         lines += ["", organization_line(out["organization"], checks)]
+    if "sweep" in out:
+        checks = [b for b in out["budgets"] if b["budget"].startswith("posture sweep")]
+        lines += ["", sweep_line(out["sweep"], checks)]
     lines.append(END)
     return "\n".join(lines)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ami_guard_cdk.components import bytecode
-from bench import asset, report, scenarios, stats
+from bench import asset, report, scenarios, stats, sweep
 from bench.custodian import HANDLER as CUSTODIAN_HANDLER
 from bench.custodian import POLICIES as CUSTODIAN_POLICIES
 
@@ -101,7 +101,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only the AWS calls per event, standalone and in organization mode, and their budgets (quick with "
         "--events 20 --repeats 1); writes nothing",
     )
+    parser.add_argument(
+        "--sweep-rounds", type=int, default=5, help="paired rounds of the posture sweep against Cloud Custodian, first"
+    )
+    parser.add_argument("--sweep-more", type=int, default=5, help="sweep rounds added while its wall time is undecided")
+    parser.add_argument("--sweep-max-rounds", type=int, default=15, help="the most sweep rounds; undecided after")
+    parser.add_argument(
+        "--sweep-latency-ms",
+        type=float,
+        default=None,
+        help="the budgeted sweep rounds: the emulator waits this long before answering each call, a network round "
+        f"trip (default: bench.cost.CALL_MS, {sweep.BUDGET_LATENCY_MS:g} ms, assumed); 0 judges the budgets on plain "
+        "moto and leaves out the information rounds",
+    )
+    parser.add_argument(
+        "--sweep-plain-rounds",
+        type=int,
+        default=sweep.PLAIN_ROUNDS,
+        help="paired sweep rounds on plain moto (no added wait) first, for information: reported, not budgeted",
+    )
+    parser.add_argument(
+        "--no-sweep",
+        action="store_true",
+        help="leave out the posture sweep against Cloud Custodian (its budgets then fail the gate as not measured)",
+    )
+    parser.add_argument(
+        "--sweep-only",
+        action="store_true",
+        help="only the posture sweep against Cloud Custodian and its budgets (needs --custodian-python); writes only "
+        "--raw",
+    )
     args = parser.parse_args(argv)
+    sweep_plan = sweep.Rounds(args.sweep_rounds, args.sweep_more, args.sweep_max_rounds)
+    if args.sweep_only:
+        if not args.custodian_python:
+            parser.error("--sweep-only needs --custodian-python")
+        return sweep_only(args.custodian_python, sweep_plan, args.raw, args.sweep_latency_ms, args.sweep_plain_rounds)
     if args.report_from:
         return write_reports(json.loads(Path(args.report_from).read_text(encoding="utf-8")), Path(args.out))
     if args.calls_only:
@@ -139,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         if custodian:
             results["custodian"] = measure_custodian(workspace, custodian, custodian_info, args)
+    if args.custodian_python and not args.no_sweep:
+        results["sweep"] = sweep.measure(
+            args.custodian_python, sweep_plan, loads, args.sweep_latency_ms, args.sweep_plain_rounds
+        )
     results["environment"] = environment(args.custodian_python)
     results["runs"] = {
         "cold_start_rounds": {"first": args.runs, "more": args.more, "max": args.max_runs},
@@ -148,6 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "custodian_warm_events_per_kind": args.custodian_events,
         "bench_seconds": round(time.perf_counter() - started, 1),
         "load_average": [*loads, round(os.getloadavg()[0], 2)],
+        "sweep_rounds": {
+            "first": args.sweep_rounds,
+            "more": args.sweep_more,
+            "max": args.sweep_max_rounds,
+            "plain_moto_information": args.sweep_plain_rounds,
+        },
     }
     if args.raw:
         Path(args.raw).write_text(json.dumps(results), encoding="utf-8")
@@ -471,6 +516,28 @@ def calls_only(functions_dir: Path, events: int, repeats: int) -> int:
     checks = report.organization_budgets(summary)
     for budget in checks:
         print(f"{budget['verdict'].upper():<9} {budget['budget']}: {budget['value']}")
+    return 0 if report.passed(checks) else 1
+
+
+def sweep_only(
+    custodian_python: str,
+    plan: sweep.Rounds,
+    raw: str | None,
+    latency_ms: float | None = None,
+    plain_rounds: int = sweep.PLAIN_ROUNDS,
+) -> int:
+    """`--sweep-only`: the posture sweep against Cloud Custodian, its table and its budgets; writes only --raw."""
+    loads = [round(os.getloadavg()[0], 2)]
+    measured = sweep.measure(custodian_python, plan, loads, latency_ms, plain_rounds)
+    loads.append(round(os.getloadavg()[0], 2))
+    if raw:
+        Path(raw).write_text(json.dumps({"sweep": measured, "load_average": loads}), encoding="utf-8")
+    summary = report.sweep_summary(measured)
+    print(report.sweep_table(summary))
+    checks = report.sweep_budgets(summary)
+    for budget in checks:
+        print(f"{budget['verdict'].upper():<9} {report._budget_line(budget)}")
+    print(f"load average (1-minute) while measuring: {min(loads)} to {max(loads)}")
     return 0 if report.passed(checks) else 1
 
 

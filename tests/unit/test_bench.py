@@ -4,6 +4,7 @@ its bytecode as Lambda loads it, and README figures that are results.json's."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import py_compile
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ami_guard_cdk.components import bytecode
-from bench import answers, asset, cost, report, stats
+from bench import answers, asset, cost, report, stats, sweep, sweep_server
 from bench.aws_stub import install
 from bench.run import Sampling, check_compiles, check_loaded, check_member_session
 
@@ -383,3 +384,319 @@ def test_the_cost_takes_the_hubs_warm_time_when_organization_mode_was_measured()
     # Given the hub's warm time: 1,500 µs -> 10.37 ms + 60 + 1 -> 72 ms for the alert
     results["organization"] = {"api_calls": {"RunInstances": {"alert": {"warm_us": 1500.0}}}}
     assert [c.billed_ms for c in cost.costs(results)] == [2, 72]
+
+
+# --- the posture sweep against Cloud Custodian (bench/sweep.py, bench/sweep_server.py) ---------------------------
+
+SIGNED = "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261130/eu-west-1/{}/aws4_request, SignedHeaders=host, Signature=0"
+
+
+def _environ(body: bytes = b"", service: str = "ec2", **extra: str) -> dict[str, object]:
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=utf-8",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": SIGNED.format(service),
+        "wsgi.input": io.BytesIO(body),
+        **extra,
+    }
+
+
+def test_a_request_is_named_by_its_signed_service_and_its_action_or_target() -> None:
+    body = b"Action=DescribeSnapshotAttribute&Version=2016-11-15&SnapshotId=snap-1&Attribute=createVolumePermission"
+    assert sweep_server.operation(_environ(body), body) == "ec2:DescribeSnapshotAttribute"
+    assert sweep_server.operation(_environ(service="sts", QUERY_STRING="Action=GetCallerIdentity"), b"") == (
+        "sts:GetCallerIdentity"
+    )
+    json_call = _environ(b"{}", "dynamodb", CONTENT_TYPE="application/x-amz-json-1.0")
+    json_call["HTTP_X_AMZ_TARGET"] = "DynamoDB_20120810.PutItem"
+    assert sweep_server.operation(json_call, b"{}") == "dynamodb:PutItem"
+    rest = _environ(service="lambda", REQUEST_METHOD="GET", PATH_INFO="/2015-03-31/functions/f", CONTENT_TYPE="")
+    assert sweep_server.operation(rest, b"") == "lambda:GET /2015-03-31"
+    unsigned = _environ(b"Action=DescribeImages")
+    del unsigned["HTTP_AUTHORIZATION"]
+    assert sweep_server.operation(unsigned, b"Action=DescribeImages") == "?:DescribeImages"
+
+
+def test_the_counter_counts_each_request_and_hands_moto_the_body_it_read() -> None:
+    seen: list[bytes] = []
+
+    def moto(environ: dict[str, object], start_response: object) -> list[bytes]:
+        stream = environ["wsgi.input"]
+        assert isinstance(stream, io.BytesIO)
+        seen.append(stream.read())
+        return [b"<ok/>"]
+
+    counter = sweep_server.CallCounter(moto)
+    first = b"Action=DescribeImageAttribute&ImageId=ami-1&Attribute=launchPermission"
+    second = b"Action=DescribeImageAttribute&ImageId=ami-2&Attribute=launchPermission"
+    for body in (first, second, b"Action=DescribeImages&Owner.1=self"):
+        counter(_environ(body), lambda *a: None)
+    assert seen == [first, second, b"Action=DescribeImages&Owner.1=self"]
+    assert counter.snapshot() == {"ec2:DescribeImageAttribute": 2, "ec2:DescribeImages": 1}
+
+    statuses: list[str] = []
+    answer = counter(_environ(PATH_INFO="/_bench/calls", REQUEST_METHOD="GET"), lambda s, h: statuses.append(s))
+    assert json.loads(b"".join(answer)) == {"ec2:DescribeImageAttribute": 2, "ec2:DescribeImages": 1}
+    counter(_environ(PATH_INFO="/_bench/reset"), lambda s, h: statuses.append(s))
+    assert counter.snapshot() == {}  # the harness's own routes are not counted
+    assert statuses == ["200 OK", "200 OK"]
+    assert counter.latency == 0  # no round trip added unless asked (the seeding's and plain moto's setting)
+    counter(_environ(PATH_INFO="/_bench/latency", QUERY_STRING="ms=50"), lambda s, h: statuses.append(s))
+    assert (counter.latency, counter.snapshot(), statuses[-1]) == (0.05, {}, "200 OK")
+
+
+def test_the_seeded_exposure_is_public_or_shared_outside_the_trusted_account() -> None:
+    assert sweep.grants("private") == (False, [])
+    assert sweep.grants("public") == (True, [])
+    assert sweep.grants("trusted") == (False, ["555566667777"])
+    assert sweep.grants("both") == (False, ["555566667777", "444455556666"])
+    resources = {"ami-1": "private", "ami-2": "public", "ami-3": "trusted", "snap-4": "untrusted", "snap-5": "both"}
+    assert sweep.exposed(resources) == {"ami-2", "snap-4", "snap-5"}
+    assert sweep.tally(resources.values()) == {"private": 1, "public": 1, "trusted": 1, "untrusted": 1, "both": 1}
+
+
+def test_the_draw_is_fixed_by_the_seed() -> None:
+    import random
+
+    first, again = sweep.draw(1000, random.Random(10)), sweep.draw(1000, random.Random(10))
+    assert first == again
+    counts = sweep.tally(first)
+    assert sum(counts.values()) == 1000
+    assert all(counts[exposure] > 0 for exposure in sweep.EXPOSURES)
+    assert counts["private"] > 700  # most are private (weight 80 of 100)
+
+
+def test_ours_verdicts_are_the_resources_of_its_exposure_findings() -> None:
+    def line(rule: str, *ids: str) -> str:
+        return json.dumps({"rule_id": rule, "resources": [{"type": "image", "id": i} for i in ids]})
+
+    stdout = "\n".join(
+        [
+            line("ami-public", "ami-1"),
+            line("snapshot-shared-untrusted", "snap-2"),
+            line("ami-shared-untrusted", "ami-3"),
+            line("snapshot-public", "snap-4"),
+            line("instance-paravirtual", "i-5"),  # not an exposure
+            line("image-paravirtual", "ami-6"),
+            "",
+        ]
+    )
+    assert sweep.ours_exposed(stdout) == {"ami-1", "snap-2", "ami-3", "snap-4"}
+    said = "account 111122223333: 1 region(s) swept; 4 finding(s) at or above INFO (2 CRITICAL); 2917 AWS call(s)\n"
+    assert sweep.calls_said(said) == 2917
+    assert sweep.calls_said("nothing counted\n") is None
+
+
+def test_custodians_verdicts_are_the_resources_of_each_policys_resources_json(tmp_path: Path) -> None:
+    ami, snapshot = (str(policy["name"]) for policy in sweep.SWEEP_POLICIES)
+    (tmp_path / ami).mkdir()
+    (tmp_path / ami / "resources.json").write_text(json.dumps([{"ImageId": "ami-1"}, {"ImageId": "ami-3"}]))
+    with pytest.raises(RuntimeError, match="wrote no"):
+        sweep.custodian_exposed(tmp_path)
+    (tmp_path / snapshot).mkdir()
+    (tmp_path / snapshot / "resources.json").write_text(json.dumps([{"SnapshotId": "snap-2"}]))
+    assert sweep.custodian_exposed(tmp_path) == {"ami-1", "ami-3", "snap-2"}
+
+
+def test_the_custodian_sweep_policies_use_the_cross_account_filter_with_the_trusted_accounts() -> None:
+    assert [(p["resource"], p["filters"]) for p in sweep.SWEEP_POLICIES] == [
+        ("aws.ami", [{"type": "cross-account", "whitelist": ["555566667777"]}]),
+        ("aws.ebs-snapshot", [{"type": "cross-account", "whitelist": ["555566667777"]}]),
+    ]
+    assert all("mode" not in p for p in sweep.SWEEP_POLICIES)  # pull mode
+
+
+def _sweep_runs(
+    ms: list[float],
+    exposed: list[list[str]] | None = None,
+    calls: int = 2917,
+    said: int | None = None,
+    server_cpu_ms: float = 10000.0,
+) -> dict[str, object]:
+    """One tool's raw runs as bench.sweep.side returns them."""
+    n = len(ms)
+    return {
+        "ms": ms,
+        "calls": [{"ec2:DescribeImageAttribute": calls - 3, "ec2:DescribeImages": 2, "sts:GetCallerIdentity": 1}] * n,
+        "exposed": exposed or [["ami-1", "snap-2"]] * n,
+        "calls_said": [said] * n,
+        "cpu_ms": [5000.0] * n,
+        "server_cpu_ms": [server_cpu_ms] * n,
+    }
+
+
+def _sweep_raw(
+    ours_ms: list[float],
+    theirs_ms: list[float],
+    ours_exposed: list[list[str]] | None = None,
+    theirs_exposed: list[list[str]] | None = None,
+    ours_calls: int = 2917,
+    theirs_calls: int = 3003,
+    latency_ms: float = 20.0,
+    plain: tuple[dict[str, object], dict[str, object]] | None = None,
+) -> dict[str, object]:
+    """Raw sweep figures as bench.sweep.measure returns them; seeded exposure: ami-1, snap-2; the budgeted rounds
+    with each call answered after `latency_ms` (bench.cost.CALL_MS's 20 by default); `plain`, the information rounds
+    on plain moto (ours', Custodian's)."""
+    return {
+        "seed": 10,
+        "weights": dict(zip(sweep.EXPOSURES, sweep.WEIGHTS, strict=True)),
+        "account": "111122223333",
+        "region": "eu-west-1",
+        "trusted_accounts": ["555566667777"],
+        "untrusted_account": "444455556666",
+        "seeded": {
+            "images": {"private": 2, "public": 1, "trusted": 0, "untrusted": 0, "both": 0},
+            "snapshots": {"private": 1, "public": 0, "trusted": 1, "untrusted": 1, "both": 0},
+            "image_root_snapshots": 3,
+            "exposed": ["ami-1", "snap-2"],
+            "seconds": 15.0,
+            "calls": {},
+        },
+        "rounds": {"first": 5, "more": 5, "most": 15, "order": []},
+        "ours": _sweep_runs(ours_ms, ours_exposed, ours_calls, ours_calls),
+        "custodian": _sweep_runs(theirs_ms, theirs_exposed, theirs_calls),
+        "load_average": [1.0, 1.5],
+        "latency_ms": latency_ms,
+        "latency_from": "bench.cost.CALL_MS (assumed, not measured)" if latency_ms == 20.0 else "--sweep-latency-ms",
+        "information": plain and {"latency_ms": 0.0, "order": [], "ours": plain[0], "custodian": plain[1]},
+    }
+
+
+def _sweep_verdicts(raw: dict[str, object]) -> dict[str, str]:
+    return {b["budget"]: b["verdict"] for b in report.sweep_budgets(report.sweep_summary(raw))}
+
+
+CALLS = "posture sweep API calls <= Cloud Custodian's"
+WALL = "posture sweep wall time / Cloud Custodian's (each call answered after 20 ms) <= 0.7"
+SAME = "posture sweep exposure verdicts: resources only one of ours and Cloud Custodian's reports <= 0"
+SEEDED = "posture sweep exposure verdicts: resources where ours and the seeded exposure differ <= 0"
+
+
+def test_the_sweep_passes_with_fewer_calls_under_07_of_the_wall_time_and_the_same_verdicts() -> None:
+    raw = _sweep_raw([6000.0, 6100.0, 5900.0, 6050.0, 6200.0], [10000.0] * 5)
+    assert _sweep_verdicts(raw) == {CALLS: "pass", WALL: "pass", SAME: "pass", SEEDED: "pass"}
+    summary = report.sweep_summary(raw)
+    assert summary["wall_time_ratio"]["median"] == 0.605
+    assert summary["wall_time_ratio"]["interval"] == [0.59, 0.62]  # five pairs: the whole range
+    assert summary["ours"]["api_calls_by_operation"] == {
+        "ec2:DescribeImageAttribute": 2914,
+        "ec2:DescribeImages": 2,
+        "sts:GetCallerIdentity": 1,
+    }
+    assert summary["seeded"]["owned_snapshots"] == 6
+    table = report.sweep_table(summary)
+    assert "| ec2:DescribeImageAttribute | 2,914 | 3,000 |" in table
+    assert "| API calls (counted at the emulator) | 2,917 | 3,003 |" in table
+    assert "| the emulator's CPU ms per call | 3.43 | 3.33 |" in table  # 10,000 ms for 2,917 and for 3,003 calls
+    assert "ours against Cloud Custodian's, over all 5 rounds: identical" in table
+
+
+def test_a_sweep_slower_than_07_of_custodians_or_with_more_calls_fails() -> None:
+    # Given ours at 0.87 of Cloud Custodian's wall time in every round, and one call more than Custodian
+    raw = _sweep_raw([8700.0] * 5, [10000.0] * 5, ours_calls=3004)
+    assert _sweep_verdicts(raw) == {CALLS: "fail", WALL: "fail", SAME: "pass", SEEDED: "pass"}
+    # a ratio straddling 0.7 after the rounds is undecided, which fails the gate too
+    straddling = _sweep_raw([6000.0, 6500.0, 7000.0, 7500.0, 8000.0], [10000.0] * 5)
+    assert _sweep_verdicts(straddling)[WALL] == "undecided"
+
+
+def test_a_resource_reported_by_one_tool_only_fails_and_is_named() -> None:
+    # Given round 2, where Cloud Custodian missed snap-2 and reported ami-9
+    theirs = [["ami-1", "snap-2"], ["ami-1", "ami-9"], ["ami-1", "snap-2"], ["ami-1", "snap-2"], ["ami-1", "snap-2"]]
+    raw = _sweep_raw([6000.0] * 5, [10000.0] * 5, theirs_exposed=theirs)
+    assert _sweep_verdicts(raw) == {CALLS: "pass", WALL: "pass", SAME: "fail", SEEDED: "pass"}
+    summary = report.sweep_summary(raw)
+    assert summary["verdicts"]["ours_vs_custodian"] == {"only_first": ["snap-2"], "only_second": ["ami-9"]}
+    assert summary["verdicts"]["custodian_vs_seeded"] == {"only_first": ["ami-9"], "only_second": ["snap-2"]}
+    assert "only ours: 1 (snap-2); only Custodian: 1 (ami-9)" in report.sweep_table(summary)
+    # ours missing one that was seeded exposed fails the seeded budget, even where Custodian missed it too
+    missed = _sweep_raw([6000.0] * 5, [10000.0] * 5, [["ami-1"]] * 5, [["ami-1"]] * 5)
+    assert _sweep_verdicts(missed) == {CALLS: "pass", WALL: "pass", SAME: "pass", SEEDED: "fail"}
+
+
+def test_results_without_the_sweep_fail_the_gate() -> None:
+    (budget,) = report.sweep_budgets(None)
+    assert budget["verdict"] == "fail"
+
+
+def test_sweep_rounds_are_added_while_undecided_up_to_the_cap() -> None:
+    plan = sweep.Rounds(first=5, more=5, most=12)
+    assert [plan.next_batch(done) for done in (0, 5, 10, 12)] == [5, 5, 2, 0]
+
+
+def test_the_budgeted_rounds_answer_each_call_after_the_projects_assumed_wait_unless_told_otherwise() -> None:
+    assert sweep.budget_latency(None) == (20.0, "bench.cost.CALL_MS (assumed, not measured)")
+    assert sweep.budget_latency(50) == (50.0, "--sweep-latency-ms")
+    assert sweep.budget_latency(0) == (0.0, "--sweep-latency-ms")  # plain moto, judged so and said so
+
+
+def _plain_rounds(ours_ms: float = 13000.0, theirs_ms: float = 16250.0) -> tuple[dict[str, object], ...]:
+    """Three information rounds on plain moto: ours 0.8 of Custodian's, the emulator's CPU 3.00 ms per call."""
+    return (
+        _sweep_runs([ours_ms] * 3, calls=2917, said=2917, server_cpu_ms=8751.0),
+        _sweep_runs([theirs_ms] * 3, calls=3003, server_cpu_ms=9009.0),
+    )
+
+
+def test_the_report_says_which_wait_per_call_the_wall_time_budget_used_and_why() -> None:
+    plain = _plain_rounds()
+    raw = _sweep_raw([12000.0] * 5, [30000.0] * 5, plain=(plain[0], plain[1]))
+    summary = report.sweep_summary(raw)
+    (wall,) = [b for b in report.sweep_budgets(summary) if "wall time" in b["budget"]]
+    assert wall["budget"] == "posture sweep wall time / Cloud Custodian's (each call answered after 20 ms) <= 0.7"
+    assert (wall["value"], wall["verdict"]) == (0.4, "pass")
+    why = report.sweep_why(summary)
+    assert "**The budgets are judged with the emulator answering each call after 20 ms** (bench.cost.CALL_MS" in why
+    assert "assumed, not measured" in why
+    # the reason, with the information rounds' figures: 3.00 ms of the emulator's CPU per call, 0.8 on plain moto
+    assert "about 3.00 ms of its own CPU for ours and 3.00 ms for Cloud Custodian" in why
+    assert "the ratio of wall times there, 0.8 (0.8-0.8), tends to the ratio of calls" in why
+    table = report.sweep_table(summary)
+    assert why in table and "Budgeted rounds (each call answered after 20 ms):" in table
+    line = report.sweep_line(summary, report.sweep_budgets(summary))
+    assert "each call answered after 20 ms, an assumed round trip, not measured" in line
+    assert "wall time ratio 0.4 (0.4-0.4) over 5 pairs (limit 0.7); on plain moto" in line
+
+    # --sweep-latency-ms 0: judged on plain moto, and the report says so
+    plain_only = report.sweep_summary(_sweep_raw([13000.0] * 5, [16250.0] * 5, latency_ms=0.0))
+    (wall,) = [b for b in report.sweep_budgets(plain_only) if "wall time" in b["budget"]]
+    assert wall["budget"] == "posture sweep wall time / Cloud Custodian's (plain moto, no wait per call) <= 0.7"
+    assert wall["verdict"] == "fail"
+    assert report.sweep_why(plain_only).startswith("**The wall-time budget is judged on plain moto**")
+    assert plain_only["information"] is None and "Information, not budgeted" not in report.sweep_table(plain_only)
+
+
+def test_the_information_rounds_on_plain_moto_are_reported_not_budgeted() -> None:
+    # Given budgeted rounds well within every budget, and information rounds at 0.8 of Custodian's wall time with
+    # more calls than Custodian's budgeted rounds
+    ours_plain, theirs_plain = _plain_rounds()
+    ours_plain["calls"] = [{"ec2:DescribeImageAttribute": 3100}] * 3
+    raw = _sweep_raw([12000.0] * 5, [30000.0] * 5, plain=(ours_plain, theirs_plain))
+    summary = report.sweep_summary(raw)
+    assert _sweep_verdicts(raw) == {CALLS: "pass", WALL: "pass", SAME: "pass", SEEDED: "pass"}
+    information = summary["information"]
+    assert (information["rounds"], information["budgeted"], information["ours"]["api_calls"]) == (3, False, 3100)
+    assert information["wall_time_ratio"] == {
+        "median": 0.8,
+        "interval": [0.8, 0.8],
+        "quartiles": [0.8, 0.8],
+        "pairs": 3,
+    }  # no limit, no verdict
+    table = report.sweep_table(summary)
+    assert "Information, not budgeted: 3 paired rounds on plain moto (no wait per call):" in table
+    assert "| API calls (counted at the emulator) | 3,100 | 3,003 |" in table
+    assert "Wall time on plain moto, ours / Cloud Custodian's: 0.8 (0.8-0.8) over 3 pairs (not budgeted)." in table
+
+
+def test_a_verdict_that_differs_only_in_an_information_round_fails() -> None:
+    ours_plain, theirs_plain = _plain_rounds()
+    theirs_plain["exposed"] = [["ami-1", "snap-2"], ["ami-1"], ["ami-1", "snap-2"]]  # Custodian missed snap-2 once
+    raw = _sweep_raw([12000.0] * 5, [30000.0] * 5, plain=(ours_plain, theirs_plain))
+    assert _sweep_verdicts(raw) == {CALLS: "pass", WALL: "pass", SAME: "fail", SEEDED: "pass"}
+    summary = report.sweep_summary(raw)
+    assert summary["verdicts"]["rounds"] == 8
+    assert summary["verdicts"]["ours_vs_custodian"] == {"only_first": ["snap-2"], "only_second": []}
