@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -208,8 +208,11 @@ class PostureSweep(Construct):
             },
         )
         # Distributed Map: the role starts its own child executions and describes and stops them (CDK's grant).
+        # (as cdk-nag names the resource: an environment-agnostic stack's region and account as their references)
+        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
         execution = (
-            f'arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{{"Fn::Select":[6,{{"Fn::Split":'
+            f'arn:<AWS::Partition>:states:{region}:{account}:execution:{{"Fn::Select":[6,{{"Fn::Split":'
             f'[":",{{"Ref":"{stack.get_logical_id(machine)}"}}]}}]}}'
         )
         acknowledge_wildcards(
