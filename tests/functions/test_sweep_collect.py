@@ -732,3 +732,74 @@ def test_calls_are_pages_plus_non_public_attribute_reads_plus_settings_and_sourc
     assert len(posture.sources) == 3
     assert all(source is not None for source in posture.sources.values())
     assert posture.unread == ()
+
+
+def test_a_snapshot_deleted_after_its_page_was_listed_is_dropped_from_the_public_ask_and_the_rest_asked_again() -> None:
+    # Given a snapshot page of two, one of which is deleted before the sweep asks which are public
+    client, stubber = stubbed(HOME)
+    kept, deleted = "snap-0a0a0a0a0a0a0a0a0", "snap-0b0b0b0b0b0b0b0b0"
+    expect_listings(stubber)
+    stubber.add_response(
+        "describe_snapshots", {"Snapshots": [{"SnapshotId": kept}, {"SnapshotId": deleted}]}, SNAPSHOT_LISTING
+    )
+    stubber.add_client_error(
+        "describe_snapshots",
+        service_error_code="InvalidSnapshot.NotFound",
+        service_message=f"The snapshot '{deleted}' does not exist.",
+        expected_params=public_among(kept, deleted),
+    )
+    stubber.add_response("describe_snapshots", {"Snapshots": [{"SnapshotId": kept}]}, public_among(kept))
+    stubber.add_client_error(
+        "describe_snapshot_attribute",
+        service_error_code="InvalidSnapshot.NotFound",
+        service_message=f"The snapshot '{deleted}' does not exist.",
+        expected_params={"SnapshotId": deleted, "Attribute": "createVolumePermission"},
+    )
+
+    # When the sweep collects it
+    with stubber:
+        posture = collect_region(only(client), ACCOUNT, HOME, concurrency=1)
+        stubber.assert_no_pending_responses()
+
+    # Then the kept one is public, found at the cost of one call more; the deleted one's read is unread, not fatal
+    assert [(s.snapshot_id, s.public) for s in posture.snapshots] == [(kept, True), (deleted, False)]
+    assert posture.calls["ec2:DescribeSnapshots"] == 3
+    assert [u.what for u in posture.unread] == [f"ec2:DescribeSnapshotAttribute {deleted} createVolumePermission"]
+
+
+def test_a_refusal_of_the_public_ask_that_names_no_snapshot_fails_the_region() -> None:
+    client, stubber = stubbed(HOME)
+    expect_listings(stubber)
+    stubber.add_response(
+        "describe_snapshots", {"Snapshots": [{"SnapshotId": "snap-0a0a0a0a0a0a0a0a0"}]}, SNAPSHOT_LISTING
+    )
+    stubber.add_client_error(
+        "describe_snapshots",
+        service_error_code="UnauthorizedOperation",
+        service_message="You are not authorized to perform this operation.",
+        expected_params=public_among("snap-0a0a0a0a0a0a0a0a0"),
+    )
+
+    with stubber, pytest.raises(RegionFailed) as failed:
+        collect_region(only(client), ACCOUNT, HOME, concurrency=1)
+
+    assert (failed.value.call, failed.value.reason) == (
+        "ec2:DescribeSnapshots",
+        "UnauthorizedOperation: You are not authorized to perform this operation.",
+    )
+
+
+def test_the_emulator_answers_which_of_a_page_s_snapshots_are_public_as_ec2_does(emulated: EmulatedEc2) -> None:
+    # Given a public, a shared and a private snapshot of the account, and one of another account
+    public = emulated.snapshot(groups=["all"])
+    shared = emulated.snapshot(user_ids=[TRUSTED])
+    private = emulated.snapshot()
+    ec2 = emulated.ec2()
+
+    # When asked by their ids which are restorable by all (moto ignores RestorableByUserIds: demo.ec2_gaps filters)
+    answer = ec2.describe_snapshots(
+        OwnerIds=["self"], SnapshotIds=[public, shared, private], RestorableByUserIds=["all"]
+    )
+
+    # Then only the public one, as EC2 answers
+    assert [s["SnapshotId"] for s in answer["Snapshots"]] == [public]
