@@ -316,6 +316,10 @@ def report(demo: SweepDemo) -> str:
         (f"second run, after {demo.fixed}", demo.second, demo.second_alerts),
     ):
         failed = f", {len(run.failed)} failed" if run.failed else ""
-        lines.append(f"  {title} ({run.name}): {len(run.plan)} account-region(s){failed}, {len(alerts)} alert(s)")
+        invocations = sum(run.steps)
+        lines.append(
+            f"  {title} ({run.name}): {len(run.plan)} account-region(s) in {invocations} invocation(s){failed}, "
+            f"{len(alerts)} alert(s); results in s3://{run.planned.get('bucket')}/{run.planned.get('results')}/"
+        )
         lines += [f"    {alert_line(alert)}" for alert in alerts] or ["    (none)"]
     return "\n".join(lines)
