@@ -37,7 +37,7 @@ fuzz: setup
 
 synth: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet
-	$(PY) -m stacks.summary cdk.out
+	$(PY) -m ami_guard_cdk.summary cdk.out
 
 deploy: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) deploy $(CDK_ARGS)

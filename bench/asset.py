@@ -1,5 +1,5 @@
 """The function asset as the synth stages it: functions/ without the stack's ASSET_EXCLUDES, with bytecode beside
-the source, made by the same functions as the synth's bundling (stacks/components/bytecode.py) and the same
+the source, made by the same functions as the synth's bundling (ami_guard_cdk/components/bytecode.py) and the same
 compileall options, for the interpreter that runs the benchmark. The synth compiles for Lambda's Python 3.13, whose
 bytecode another Python ignores; the benchmark's Python needs its own to measure what Lambda pays: a cold start that
 loads the asset's bytecode and compiles none of it.
@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from stacks.components import bytecode
+from ami_guard_cdk.components import bytecode
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = ROOT / "functions"

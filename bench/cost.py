@@ -20,7 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-MEMORY_SIZE_MB = 256  # stacks/components/guard_function.py MEMORY_SIZE_MB (tests/unit/test_bench.py keeps them equal)
+# ami_guard_cdk/components/guard_function.py MEMORY_SIZE_MB (tests/unit/test_bench.py keeps them equal)
+MEMORY_SIZE_MB = 256
 LAMBDA_MB_PER_VCPU = 1769  # "At 1,769 MB, a function has the equivalent of one vCPU" (Lambda developer guide)
 CALL_MS = 20.0  # assumed wait of one DynamoDB, SNS, STS or Organizations call (not measured here)
 EC2_CALL_MS = 150.0  # assumed wait of one EC2 call, in another region than the hub's (not measured here)

@@ -469,7 +469,8 @@ def method(out: dict[str, Any]) -> str:
     clock = "CPU time" if out["clock"] == "cpu" else "wall-clock time"
     return (
         "Cold starts load the asset's bytecode, as on Lambda: the asset ships CPython 3.13 bytecode, compiled at "
-        "synth (stacks/components/bytecode.py), which Lambda's python3.13 runtime loads instead of compiling the "
+        "synth (ami_guard_cdk/components/bytecode.py), which Lambda's python3.13 runtime loads instead of compiling "
+        "the "
         "source (tests/infra/test_asset_bytecode.py). The benchmark's asset carries bytecode made by the same "
         f"function with the same options for the Python that runs it ({_bytecode(out)}); every cold start is checked "
         "to have loaded each module of the asset from it and compiled none. The last column of the first table is "

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ami_guard_cdk.components import bytecode
 from bench import asset, report, scenarios, stats
 from bench.custodian import HANDLER as CUSTODIAN_HANDLER
 from bench.custodian import POLICIES as CUSTODIAN_POLICIES
-from stacks.components import bytecode
 
 ROOT = Path(__file__).resolve().parents[1]
 

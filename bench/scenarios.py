@@ -218,7 +218,7 @@ CUSTODIAN_EVENTS = {"ModifyImageAttribute": PERMISSION, "RunInstances": LAUNCH}
 
 
 def environment(organization: bool = False) -> dict[str, str]:
-    """What the stack gives every guard function (stacks/components/guard_function.py), and Lambda's own; with
+    """What the stack gives every guard function (ami_guard_cdk/components/guard_function.py), and Lambda's own; with
     `organization`, what the hub's functions get in organization mode."""
     hub = {contract.ENV_MEMBER_ROLE_PREFIX: contract.member_role_prefix()} if organization else {}
     return {

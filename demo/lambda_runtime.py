@@ -3,7 +3,7 @@
 Lambda imports a function from its deployment package (/var/task) first, then its layers (/opt/python), then the
 runtime's own packages (boto3 and its dependencies). The emulator cannot fetch the Powertools public layer, so
 the layer directory is made of the locally installed aws-lambda-powertools, which requirements-dev.txt pins to the
-layer's version (stacks/components/guard_function.py: POWERTOOLS_VERSION); the runtime directory is the locally
+layer's version (ami_guard_cdk/components/guard_function.py: POWERTOOLS_VERSION); the runtime directory is the locally
 installed boto3. Only these distributions and their dependencies are linked in, so a function that needs anything
 else fails here as it would in Lambda. (The interpreter is this one, not python3.13 on arm64.)
 """

@@ -1,5 +1,5 @@
 """Which Powertools a deployed function was given: its layer ARN, mapped to the library version through the mapping
-the stack deploys from (stacks/components/guard_function.py: POWERTOOLS_LAYER_VERSIONS, POWERTOOLS_LAYER_NAME,
+the stack deploys from (ami_guard_cdk/components/guard_function.py: POWERTOOLS_LAYER_VERSIONS, POWERTOOLS_LAYER_NAME,
 POWERTOOLS_LAYER_ACCOUNT).
 
 The emulator cannot download a layer; the runner links the locally installed aws-lambda-powertools in its place
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-GUARD_FUNCTION_SOURCE = Path(__file__).resolve().parents[1] / "stacks" / "components" / "guard_function.py"
+GUARD_FUNCTION_SOURCE = Path(__file__).resolve().parents[1] / "ami_guard_cdk" / "components" / "guard_function.py"
 MAPPING_NAMES = ("POWERTOOLS_LAYER_VERSIONS", "POWERTOOLS_LAYER_NAME", "POWERTOOLS_LAYER_ACCOUNT")
 POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
 LAYER_ARN = re.compile(

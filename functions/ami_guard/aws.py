@@ -127,7 +127,10 @@ def _error_code(exc: ClientError) -> str:
 
 
 def _reason(exc: ClientError) -> str:
-    return f"{_error_code(exc)}: {exc.response.get('Error', {}).get('Message') or ''}".rstrip(": ")
+    """The error's code and AWS's message as AWS gave it (even one ending in ':'); the code alone without a message."""
+    code = _error_code(exc)
+    message = str(exc.response.get("Error", {}).get("Message") or "").strip()
+    return f"{code}: {message}" if message else code
 
 
 def _permanent(exc: ClientError) -> str | None:

@@ -207,3 +207,22 @@ def test_instance_type_falls_back_to_the_bundled_table_when_refused(ec2: tuple[A
     _, _, catalog = adapters(client)
     info = catalog.get("m1.small")
     assert info is not None and info.source == "bundled" and "paravirtual" in info.virtualization_types
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            {"Code": "UnauthorizedOperation", "Message": "You are not authorized to perform:"},
+            "UnauthorizedOperation: You are not authorized to perform:",
+        ),
+        ({"Code": "Throttling", "Message": ""}, "Throttling"),
+        ({"Code": "Throttling"}, "Throttling"),
+        ({"Code": "InvalidParameter", "Message": " spaced out "}, "InvalidParameter: spaced out"),
+    ],
+)
+def test_an_aws_reason_keeps_the_message_as_aws_gave_it(error: dict[str, str], reason: str) -> None:
+    from ami_guard.aws import _reason
+
+    exc = ClientError({"Error": error}, "DescribeImages")
+    assert _reason(exc) == reason

@@ -20,7 +20,7 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Template
 
 import app as cdk_app
-from stacks.components.guard_function import FUNCTIONS_DIR
+from ami_guard_cdk.components.guard_function import PACKAGE_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,7 +99,7 @@ def synthesize(block: Mapping[str, Any], outdir: Path) -> Synthesized:
     """Build the app through app.build, as `cdk synth` does, with `block` as the amiGuard context."""
     # Python writes bytecode next to the sources on import; make sure some is there so that the asset tests are
     # meaningful whatever PYTHONDONTWRITEBYTECODE says.
-    py_compile.compile(str(FUNCTIONS_DIR / "ami_guard" / "contract.py"), doraise=True)
+    py_compile.compile(str(PACKAGE_DIR / "contract.py"), doraise=True)
     app = App(context={"amiGuard": dict(block)}, outdir=str(outdir))
     stack = cdk_app.build(app)
     return Synthesized(app=app, stack=stack, template=Template.from_stack(stack))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks import summary
+from ami_guard_cdk import summary
 from tests.infra.conftest import DEFAULT_BLOCK, REPO_ROOT
 
 TIMEOUT_SECONDS = 120
@@ -59,7 +59,7 @@ def test_good_configuration_synthesizes_and_the_summary_describes_it(tmp_path: P
     result = synth({**DEFAULT_BLOCK, "alertEmails": ["secops@example.com"]}, tmp_path)
     assert result.returncode == 0, result.stderr
 
-    described = run(["-m", "stacks.summary", str(tmp_path)], {})
+    described = run(["-m", "ami_guard_cdk.summary", str(tmp_path)], {})
 
     assert described.returncode == 0, described.stderr
     out = described.stdout
@@ -106,7 +106,7 @@ def test_documented_organization_example_synthesizes_hub_member_and_stack_set_te
         for name, artifact in manifest["artifacts"].items()
         if artifact["type"] == "aws:cloudformation:stack"
     }
-    described = run(["-m", "stacks.summary", str(tmp_path)], {})
+    described = run(["-m", "ami_guard_cdk.summary", str(tmp_path)], {})
 
     assert stacks == {
         "AmiGuard": "aws://222233334444/eu-west-1",
@@ -133,7 +133,8 @@ def test_standalone_synthesis_loads_nothing_of_organization_mode() -> None:
     script = (
         "import json, sys; from aws_cdk import App; import app; "
         f"app.build(App(context={{'amiGuard': json.loads({json.dumps(json.dumps(DEFAULT_BLOCK))})}})); "
-        "print(sorted(m for m in ('cdk_stacksets', 'stacks.hub_stack', 'stacks.member_stack') if m in sys.modules))"
+        "print(sorted(m for m in ('cdk_stacksets', 'ami_guard_cdk.hub_stack', 'ami_guard_cdk.member_stack') "
+        "if m in sys.modules))"
     )
 
     result = run(["-c", script], {})

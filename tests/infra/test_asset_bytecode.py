@@ -20,8 +20,8 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_lambda as lambda_
 
+from ami_guard_cdk.components import bytecode, guard_function
 from bench import asset as bench_asset
-from stacks.components import bytecode, guard_function
 from tests.infra.conftest import HANDLERS, Synthesized
 
 PYC_MAGIC_313 = b"\xf3\x0d\r\n"
@@ -185,17 +185,17 @@ def minimal_asset_hash(source: Path, outdir: Path) -> tuple[str, Path]:
 
 
 def test_a_changed_source_is_a_new_asset_with_new_bytecode(default_stack: Synthesized, tmp_path: Path) -> None:
-    # Given functions/ as it is and a copy of it elsewhere, and a copy with one module changed
+    # Given the package as staged and a copy of it elsewhere, and a copy with one module changed
     python313()
     same = tmp_path / "same"
     changed = tmp_path / "changed"
     for copy in (same, changed):
-        shutil.copytree(guard_function.FUNCTIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(bytecode.staged_package(guard_function.PACKAGE_DIR), copy)
     contract = changed / "ami_guard" / "contract.py"
     contract.write_text(contract.read_text(encoding="utf-8") + "\nCHANGED = True\n", encoding="utf-8")
 
     # When each is synthesized
-    original, _ = minimal_asset_hash(guard_function.FUNCTIONS_DIR, tmp_path / "out-original")
+    original, _ = minimal_asset_hash(bytecode.staged_package(guard_function.PACKAGE_DIR), tmp_path / "out-original")
     copied, _ = minimal_asset_hash(same, tmp_path / "out-same")
     edited, edited_dir = minimal_asset_hash(changed, tmp_path / "out-changed")
 
@@ -277,7 +277,7 @@ def test_without_313_the_synth_says_once_what_cold_starts_pay_and_how_to_fix_it(
     monkeypatch.setattr(bytecode, "_warned", [])
 
     # When two functions' code is made
-    _, first_dir = minimal_asset_hash(guard_function.FUNCTIONS_DIR, tmp_path / "a")
+    _, first_dir = minimal_asset_hash(bytecode.staged_package(guard_function.PACKAGE_DIR), tmp_path / "a")
     guard_function.function_code()
 
     # Then one line on stderr says it, the asset is the source alone

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.components import guard_function
+from ami_guard_cdk.components import guard_function
 from tests.infra.conftest import (
     ALERT_TOPIC,
     HANDLERS,
@@ -219,8 +219,8 @@ def test_each_function_logs_to_its_own_retained_log_group_kept_one_year(default_
 def test_code_asset_is_the_functions_directory_without_build_debris(default_stack: Synthesized) -> None:
     # Given the sources (with the bytecode Python writes beside them) and the one asset staged for the functions
     sources = {
-        path.relative_to(guard_function.FUNCTIONS_DIR)
-        for path in guard_function.FUNCTIONS_DIR.rglob("*")
+        path.relative_to(guard_function.PACKAGE_DIR.parent)
+        for path in guard_function.PACKAGE_DIR.rglob("*")
         if path.is_file() and not any(part == "__pycache__" or part.endswith(".egg-info") for part in path.parts)
     }
     (asset,) = Path(default_stack.app.outdir).glob("asset.*")
@@ -228,7 +228,7 @@ def test_code_asset_is_the_functions_directory_without_build_debris(default_stac
 
     # Then every function has the same code, the staged asset is the source tree, and nothing else came along but
     # the asset's own CPython 3.13 bytecode (tests/infra/test_asset_bytecode.py): none of this machine's
-    assert Path(__file__).resolve().parents[2] / "functions" == guard_function.FUNCTIONS_DIR
+    assert Path(__file__).resolve().parents[2] / "functions" / "ami_guard" == guard_function.PACKAGE_DIR
     assert len({str(default_stack.function(handler)["Code"]) for handler in HANDLERS}) == 1
     assert Path("ami_guard/handlers/permission_guard.py") in staged
     assert {path for path in staged if "__pycache__" not in path.parts} == {p for p in sources if p.suffix != ".pyc"}

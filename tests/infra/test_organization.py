@@ -109,7 +109,7 @@ def synthesize_organization(block: Mapping[str, Any], outdir: Path) -> Organizat
     hub = cdk_app.build(app)
     app.synth()
     member_stack = app.node.find_child("AmiGuardMember")
-    stack_set_stack = hub.node.find_child("MemberTemplate")
+    stack_set_stack = hub.node.find_child("Default").node.find_child("MemberTemplate")
     assert isinstance(member_stack, Stack) and isinstance(stack_set_stack, Stack)
     template_file = str(stack_set_stack.template_file)  # type: ignore[attr-defined]
     return Organization(

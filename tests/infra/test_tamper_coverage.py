@@ -548,7 +548,7 @@ def test_a_stack_name_that_leaves_no_room_for_the_region_in_a_role_name_is_refus
     from aws_cdk import App
 
     from ami_guard.config import parse_policy
-    from stacks.ami_guard_stack import AmiGuardStack
+    from ami_guard_cdk.ami_guard_stack import AmiGuardStack
     from tests.infra.conftest import DEFAULT_BLOCK
 
     policy = parse_policy(dict(DEFAULT_BLOCK))

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from ami_guard_cdk.components import bytecode
 from bench import answers, asset, cost, report, stats
 from bench.aws_stub import install
 from bench.run import Sampling, check_compiles, check_loaded, check_member_session
-from stacks.components import bytecode
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -344,7 +344,7 @@ def test_the_stub_records_whose_credentials_each_call_signs_with() -> None:
 
 
 def test_the_cost_model_uses_the_functions_memory_size() -> None:
-    from stacks.components.guard_function import MEMORY_SIZE_MB
+    from ami_guard_cdk.components.guard_function import MEMORY_SIZE_MB
 
     assert cost.MEMORY_SIZE_MB == MEMORY_SIZE_MB
 

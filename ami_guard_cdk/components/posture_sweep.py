@@ -31,7 +31,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ami_guard import contract
-from stacks.components.ec2_grants import acknowledge_wildcards
+from ami_guard_cdk.components.ec2_grants import acknowledge_wildcards
 
 MAX_CONCURRENCY = 10
 """Account-regions swept at once: each invocation runs its own bounded concurrency of EC2 reads (under adaptive

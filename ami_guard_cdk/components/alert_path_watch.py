@@ -18,7 +18,7 @@ from aws_cdk import aws_events as events
 from constructs import Construct
 
 from ami_guard import contract
-from stacks.components.alert_topic import AlertTopic
+from ami_guard_cdk.components.alert_topic import AlertTopic
 
 NOTICE_SCHEMA = "ami-guard/tamper-notice/v1"
 NOTICE_SUMMARY = (

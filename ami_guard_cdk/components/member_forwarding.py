@@ -20,7 +20,7 @@ from constructs import Construct
 
 from ami_guard import contract
 from ami_guard.rules.catalog import routes
-from stacks.components.guard_rule import call_clauses, service_source
+from ami_guard_cdk.components.guard_rule import call_clauses, service_source
 
 WATCHED_CALLS = tuple(routes().calls)
 """Every call a rule of the hub's guards reads ((eventSource, eventName) pairs)."""

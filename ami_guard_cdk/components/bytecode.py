@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +183,38 @@ def copy_source(source: Path, target: Path, patterns: Sequence[str] = ASSET_EXCL
                 shutil.copy2(Path(directory) / name, target / prefix / name)
                 names.append(prefix + name)
     return names
+
+
+STAGING_PREFIX = "ami-guard-asset-"
+"""The staged package's directory in the system's temporary directory: ami-guard-asset-<sha256 of its files>."""
+
+
+def staged_package(package: Path, patterns: Sequence[str] = ASSET_EXCLUDES, root: Path | None = None) -> Path:
+    """A directory holding a copy of `package` (a Python package directory) without `patterns`, and nothing else:
+    the asset's source, wherever the package is installed (site-packages holds much else beside it).
+
+    Named after the SHA-256 of the copied files' paths and contents under `root` (the system's temporary
+    directory), made once and reused: the CDK reads it while the stack is built (and, with asset staging disabled,
+    at deployment), and the same package is the same directory.
+    """
+    digest = hashlib.sha256()
+    for directory, subdirectories, names in os.walk(package):
+        base = Path(directory).relative_to(package).as_posix()
+        prefix = "" if base == "." else base + "/"
+        subdirectories[:] = sorted(d for d in subdirectories if not excluded(prefix + d, patterns))
+        for name in sorted(names):
+            if not excluded(prefix + name, patterns):
+                digest.update(f"{prefix}{name}\0".encode())
+                digest.update(hashlib.sha256((Path(directory) / name).read_bytes()).digest())
+    target = Path(root or tempfile.gettempdir()) / f"{STAGING_PREFIX}{digest.hexdigest()}"
+    if not target.is_dir():
+        partial = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}partial-", dir=target.parent))
+        copy_source(package, partial / package.name, patterns)
+        try:
+            partial.rename(target)
+        except OSError:  # another process staged the same package first
+            shutil.rmtree(partial, ignore_errors=True)
+    return target
 
 
 def compile_tree(python: str, directory: Path) -> None:

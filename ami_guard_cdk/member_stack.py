@@ -15,9 +15,9 @@ from constructs import Construct
 
 from ami_guard import contract
 from ami_guard.config import Organization, Policy
-from stacks.components.ec2_grants import ec2_grants
-from stacks.components.member_access_role import MemberAccessRole
-from stacks.components.member_forwarding import MemberForwarding
+from ami_guard_cdk.components.ec2_grants import ec2_grants
+from ami_guard_cdk.components.member_access_role import MemberAccessRole
+from ami_guard_cdk.components.member_forwarding import MemberForwarding
 
 
 def hub_bus_arn(stack: Stack, organization: Organization, hub_stack_name: str) -> str:

@@ -8,7 +8,7 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.components.guard_function import GuardFunction
+from ami_guard_cdk.components.guard_function import GuardFunction
 
 PERIOD = Duration.minutes(5)
 

@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ami_guard import contract
-from stacks.components.ec2_grants import Grants, acknowledge_wildcards
+from ami_guard_cdk.components.ec2_grants import Grants, acknowledge_wildcards
 
 
 def hub_guard_role_arn(stack: Stack, *, hub_account: str, hub_region: str, hub_stack_name: str, guard: str) -> str:

@@ -1,4 +1,4 @@
-"""What `cdk synth` produced, in a few lines: `python -m stacks.summary cdk.out`.
+"""What `cdk synth` produced, in a few lines: `python -m ami_guard_cdk.summary cdk.out`.
 
 For each stack in the cloud assembly: where its template is, how many resources of each type it holds, which
 CloudTrail events each rule forwards to which function, how each function runs, and who the alert topic notifies.
@@ -91,7 +91,7 @@ def summarize(name: str, template_path: Path, template: Template) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1:
-        print("usage: python -m stacks.summary <cdk.out directory>", file=sys.stderr)
+        print("usage: python -m ami_guard_cdk.summary <cdk.out directory>", file=sys.stderr)
         return 2
     try:
         stacks = stack_templates(Path(args[0]))

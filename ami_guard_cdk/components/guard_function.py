@@ -1,4 +1,4 @@
-"""One guard Lambda: the functions/ asset, the Powertools layer, its own log group and its own role."""
+"""One guard Lambda: the ami_guard package as its asset, the Powertools layer, its own log group and its own role."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+import ami_guard
 from ami_guard import contract
-from stacks.components import bytecode
-from stacks.components.bytecode import ASSET_EXCLUDES
+from ami_guard_cdk.components import bytecode
+from ami_guard_cdk.components.bytecode import ASSET_EXCLUDES
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-"""The one code asset: handler strings are relative to it, exactly as pytest imports them."""
+PACKAGE_DIR = Path(ami_guard.__file__).resolve().parent
+"""The one code asset: the installed ami_guard package (functions/ami_guard in this repository's editable install,
+site-packages after `pip install`), staged alone into the asset's root, so that the handler strings
+(ami_guard.<module>.<function>) import exactly what pytest imports."""
 
 # Powertools for AWS Lambda (Python) public layer numbers, per library version, each from a public source.
 # 3.23.0 -> 27: aws-powertools/powertools-lambda-python issue #7689 (2025-11-15) observes
@@ -54,7 +57,8 @@ def powertools_layer_arn(stack: Stack) -> str:
 
 @jsii.implements(ILocalBundling)
 class CompiledAsset:
-    """Local bundling of functions/: the source without ASSET_EXCLUDES, and its bytecode for the runtime's Python.
+    """Local bundling of the staged package: the source without ASSET_EXCLUDES, and its bytecode for the runtime's
+    Python.
 
     Always local: it is made only when a CPython 3.13 was found, so the bundling image (the runtime's own) is never
     pulled and Docker is never needed. The CDK calls it with the directory to fill (then renamed to the asset).
@@ -70,16 +74,19 @@ class CompiledAsset:
         return True
 
 
-def function_code(source: Path = FUNCTIONS_DIR) -> lambda_.Code:
-    """functions/ with CPython 3.13 bytecode when this machine has a 3.13 (stacks/components/bytecode.py), else the
+def function_code(source: Path | None = None) -> lambda_.Code:
+    """The asset `source` (None: the installed ami_guard package, staged alone: bytecode.staged_package) with
+    CPython 3.13 bytecode when this machine has a 3.13 (ami_guard_cdk/components/bytecode.py), else the
     source alone, said once on stderr: then every cold start compiles it.
 
     The asset hash is the CDK's SOURCE hash (its default, also with bundling): a SHA-256 of the fingerprint of
-    functions/ without the excludes and of the bundling options. A changed source is a new asset, compiled again (no
+    the source without the excludes and of the bundling options. A changed source is a new asset, compiled again (no
     stale bytecode can ship); the same source is the same asset, bundled once per cdk.out. The options' environment
     is passed to no container (the bundling is always local): it names the recipe, Python 3.13 and the compileall
     options, so that a change of either is a new asset too.
     """
+    if source is None:
+        source = bytecode.staged_package(PACKAGE_DIR)
     python = bytecode.interpreter()
     if python is None:
         bytecode.warn_missing_once()

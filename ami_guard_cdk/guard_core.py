@@ -1,9 +1,10 @@
 """What every deployment that runs the guard's functions holds: the functions, their rules, the alert and health
 topics, the idempotency table, the failed-events queues, the alarms and the watch over the guard's own resources.
 
-Built straight into the stack it is given (no construct level of its own), so that the standalone template keeps
-the logical ids it always had. A deployment shape says only what differs: which bus the EC2 rules listen on, how the
-guards reach EC2, what the shape adds to the environment and to the tamper watch.
+Built straight into the scope it is given (no construct level of its own): the AmiGuard construct, which the app
+adds to its stack with the id "Default" so that the templates keep the logical ids they always had. A deployment
+shape says only what differs: which bus the EC2 rules listen on, how the guards reach EC2, what the shape adds to
+the environment and to the tamper watch.
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ from typing import NamedTuple
 from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_events as events
 from aws_cdk import aws_sns as sns
+from constructs import Construct
 
 from ami_guard import contract
 from ami_guard.config import Policy, to_environment
 from ami_guard.rules.catalog import routes
-from stacks.components.alert_path_watch import AlertPathWatch
-from stacks.components.alert_topic import AlertTopic
-from stacks.components.guard_alarms import GuardAlarms
-from stacks.components.guard_function import GuardFunction
-from stacks.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
-from stacks.components.idempotency_table import IdempotencyTable
-from stacks.components.posture_sweep import PostureSweep
+from ami_guard_cdk.components.alert_path_watch import AlertPathWatch
+from ami_guard_cdk.components.alert_topic import AlertTopic
+from ami_guard_cdk.components.guard_alarms import GuardAlarms
+from ami_guard_cdk.components.guard_function import GuardFunction
+from ami_guard_cdk.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
+from ami_guard_cdk.components.idempotency_table import IdempotencyTable
+from ami_guard_cdk.components.posture_sweep import PostureSweep
 
 RUNTIME_PINNED = (
     "Pinned to python3.13 on purpose: the Powertools public layer attached to the function is built for python3.13 "
@@ -80,7 +82,7 @@ GrantAccess = Callable[[Mapping[str, GuardFunction]], None]
 class GuardCore:
     def __init__(
         self,
-        stack: Stack,
+        scope: Construct,
         *,
         policy: Policy,
         grant_access: GrantAccess,
@@ -89,18 +91,19 @@ class GuardCore:
         tamper_watch: TamperWatch = STANDALONE_WATCH,
     ) -> None:
         """`guard_bus`: where the permission, launch and image rules listen (None: the account's default bus)."""
-        self.stack = stack
-        alerts = AlertTopic(stack, "Alerts", alert_emails=policy.alert_emails)
+        self.scope = scope
+        stack = Stack.of(scope)
+        alerts = AlertTopic(scope, "Alerts", alert_emails=policy.alert_emails)
         # Alarms, and changes that break the alert path, go through a second topic with its own key, so that they
         # still reach someone when the alert topic or its key is what was broken.
         health = AlertTopic(
-            stack,
+            scope,
             "Health",
             alert_emails=policy.alert_emails,
             display_name="AMI Guard health",
             key_description="AMI Guard health topic encryption",
         )
-        idempotency = IdempotencyTable(stack, "Idempotency")
+        idempotency = IdempotencyTable(scope, "Idempotency")
         common_environment = {
             **to_environment(policy),
             **environment,
@@ -131,7 +134,7 @@ class GuardCore:
         guards: dict[str, GuardFunction] = {}
         for guard_name, (handler, description) in GUARDS.items():
             guards[guard_name] = GuardFunction(
-                stack,
+                scope,
                 guard_name,
                 function_name=names[guard_name],
                 role_name=f"{role_prefixes[guard_name]}{stack.region}",
@@ -151,7 +154,7 @@ class GuardCore:
         if policy.sweep_schedule is not None:
             sweep_name = f"{stack.stack_name}-Sweep"
             self.sweep = GuardFunction(
-                stack,
+                scope,
                 SWEEP,
                 function_name=f"{stack.stack_name}-{SWEEP}",
                 role_name=f"{sweep_prefixes[SWEEP]}{stack.region}",
@@ -163,7 +166,7 @@ class GuardCore:
                 synchronous=True,
             )
             self.posture_sweep = PostureSweep(
-                stack,
+                scope,
                 "Sweep",
                 function=self.sweep.function,
                 schedule_expression=policy.sweep_schedule,
@@ -252,7 +255,7 @@ class GuardCore:
             ),
         ):
             GuardRule(
-                stack,
+                scope,
                 construct_id,
                 rule_name=rule_names[key],
                 description=description,
@@ -265,7 +268,7 @@ class GuardCore:
         grant_access({**guards, **({SWEEP: self.sweep} if self.sweep is not None else {})})
 
         AlertPathWatch(
-            stack,
+            scope,
             "AlertPathWatch",
             rule_name=rule_names["AlertPathWatch"],
             alerts=alerts,
@@ -274,21 +277,21 @@ class GuardCore:
         )
         alarm_prefix = f"{stack.stack_name}-"
         if policy.operations_topic_arn:
-            alarm_topic: sns.ITopic = sns.Topic.from_topic_arn(stack, "OperationsTopic", policy.operations_topic_arn)
+            alarm_topic: sns.ITopic = sns.Topic.from_topic_arn(scope, "OperationsTopic", policy.operations_topic_arn)
         else:
             alarm_topic = health.topic
             health.allow_alarms(alarm_prefix)
         for name, guard in guards.items():
             alerts.grant_publish(guard.role)
             idempotency.grant(guard.role)
-            GuardAlarms(stack, f"{name}Alarms", guard=guard, topic=alarm_topic, name_prefix=f"{alarm_prefix}{name}-")
+            GuardAlarms(scope, f"{name}Alarms", guard=guard, topic=alarm_topic, name_prefix=f"{alarm_prefix}{name}-")
             Validations.of(guard.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
         if self.sweep is not None:
             # Publishes its findings; reads and records open findings (no idempotency records: no delete).
             alerts.grant_publish(self.sweep.role)
             idempotency.grant_findings(self.sweep.role)
             GuardAlarms(
-                stack, f"{SWEEP}Alarms", guard=self.sweep, topic=alarm_topic, name_prefix=f"{alarm_prefix}{SWEEP}-"
+                scope, f"{SWEEP}Alarms", guard=self.sweep, topic=alarm_topic, name_prefix=f"{alarm_prefix}{SWEEP}-"
             )
             Validations.of(self.sweep.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
 
@@ -299,11 +302,11 @@ class GuardCore:
 
     def add_outputs(self) -> None:
         """The topics, the table and each function's name, for operators and the demo."""
-        CfnOutput(self.stack, "AlertTopicArn", value=self.alerts.topic.topic_arn)
-        CfnOutput(self.stack, "HealthTopicArn", value=self.health.topic.topic_arn)
-        CfnOutput(self.stack, "IdempotencyTableName", value=self.idempotency.table.table_name)
+        CfnOutput(self.scope, "AlertTopicArn", value=self.alerts.topic.topic_arn)
+        CfnOutput(self.scope, "HealthTopicArn", value=self.health.topic.topic_arn)
+        CfnOutput(self.scope, "IdempotencyTableName", value=self.idempotency.table.table_name)
         for name, guard in self.guards.items():
-            CfnOutput(self.stack, f"{name}FunctionName", value=guard.function.function_name)
+            CfnOutput(self.scope, f"{name}FunctionName", value=guard.function.function_name)
         if self.sweep is not None and self.posture_sweep is not None:
-            CfnOutput(self.stack, f"{SWEEP}FunctionName", value=self.sweep.function.function_name)
-            CfnOutput(self.stack, "SweepStateMachineArn", value=self.posture_sweep.state_machine.state_machine_arn)
+            CfnOutput(self.scope, f"{SWEEP}FunctionName", value=self.sweep.function.function_name)
+            CfnOutput(self.scope, "SweepStateMachineArn", value=self.posture_sweep.state_machine.state_machine_arn)

@@ -1,1 +1,0 @@
-"""The AMI Guard CDK stack and its components."""

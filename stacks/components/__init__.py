@@ -1,1 +1,0 @@
-"""One construct per file; the stack in stacks/ami_guard_stack.py wires them together."""
