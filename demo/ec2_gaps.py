@@ -27,7 +27,11 @@ def snapshots_as_ec2_filters_them(
     snapshots: Iterable[Any], account: str, owner_ids: Sequence[str], restorable_by: Sequence[str]
 ) -> list[Any]:
     """moto's snapshots filtered as EC2 filters DescribeSnapshots (moto ignores both filters): `OwnerIds` ("self" is
-    `account`) and `RestorableByUserIds` ("all": a create-volume permission for the group all)."""
+    `account`) and `RestorableByUserIds` ("all": a create-volume permission for the group all).
+
+    With `SnapshotIds` as well (the sweep asks which of one page's snapshots are public by their ids), moto has
+    already kept only those ids (and refused the call for an id it does not know, as EC2 does): these filters then
+    narrow them as EC2 would, so that only the page's public snapshots come back."""
     found = list(snapshots)
     owners = [account if owner == "self" else owner for owner in owner_ids]
     if owners:

@@ -27,6 +27,7 @@ IAM_PREFIX = {
     "dynamodb": "dynamodb",
     "sts": "sts",
     "organizations": "organizations",
+    "s3": "s3",  # the sweep's plan: PutObject (an object call, named after its operation)
 }
 
 LAMBDA_USES = "Lambda itself, not our code"
@@ -257,6 +258,8 @@ def requests(
         arns = [f"arn:{partition}:ec2:{region}::image/{params['ImageId']}"]
     elif action == "ec2:DescribeSnapshotAttribute":
         arns = [f"arn:{partition}:ec2:{region}::snapshot/{params['SnapshotId']}"]
+    elif action == "s3:PutObject":
+        arns = [f"arn:{partition}:s3:::{params['Bucket']}/{params['Key']}"]
     elif action == "ec2:CreateTags":
         kinds = {"ami": "image", "snap": "snapshot"}
         arns = [f"arn:{partition}:ec2:{region}::{kinds[rid.split('-')[0]]}/{rid}" for rid in params["Resources"]]

@@ -1,26 +1,36 @@
 """The deployed posture sweep's engine: a Step Functions state machine that plans the account-regions and sweeps each
-with the sweep function (a Map), and the EventBridge Scheduler schedule that starts it.
+with the sweep function (a Distributed Map over a plan in S3), the bucket the plan and the results go to, and the
+EventBridge Scheduler schedule that starts it.
 
-The function does the work (ami_guard.handlers.sweep_guard); this construct only runs it: `{"plan": true, "run":
-<execution name>}` returns `{"targets": [...]}`, then each target (`{"account", "region", "run"}`) is one
-invocation, at most MAX_CONCURRENCY at a time, retried on Lambda's throttling and service errors. A target that
-still fails is caught: its error is kept in the execution's output beside the others' summaries, and the others go
-on.
+The function does the work (ami_guard.handlers.sweep_guard); this construct only runs it:
+- `Plan`: `{"plan": true, "run": <execution name>}` writes the targets to `runs/<run>/plan.json` in the bucket and
+  returns `{"bucket", "key", "results", "targets": <count>}`: a few bytes whatever the organization's size.
+- `EachTarget`: a Distributed Map whose S3 ItemReader reads that JSON array, one STANDARD child execution per target
+  (a big account-region loops longer than an Express workflow's 5 minutes), at most MAX_CONCURRENCY at a time; its
+  ResultWriter writes every child's output to `runs/<run>/results/` in the bucket (not into the execution's 256 KB
+  payload nor its 25,000-event history).
+- In each child, `SweepTarget` invokes the function with the target (`{"account", "region", "run"}`, then what the
+  last step returned); `MoreToSweep` loops back while the function answers `"done": false` (it checkpointed before
+  its 15 minutes ran out: the input then carries its cursor), and `TargetSwept` ends with the summary. Each
+  invocation is retried on Lambda's throttling and service errors; a target that still fails is caught
+  (`TargetFailed`: its error is kept with the target in the results) and the others go on.
 """
 
 from __future__ import annotations
 
 import json
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Token, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from ami_guard import contract
 from ami_guard_cdk.components.ec2_grants import acknowledge_wildcards
 
 MAX_CONCURRENCY = 10
@@ -36,6 +46,9 @@ TIMEOUT_RETRY_ATTEMPTS = 1
 TASK_TIMEOUT = Duration.minutes(16)
 """Longer than the function's own 15 minutes: the function's timeout is reported as its own error, not this one."""
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR
+RUNS_EXPIRE = Duration.days(30)
+"""Each run's plan and results are kept a month (the execution history keeps 90 days of the runs themselves)."""
+RESULT_WRITER_V2_FLAG = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"
 SCHEDULE_RETRY_ATTEMPTS = 3
 SCHEDULE_MAX_EVENT_AGE_SECONDS = 3600
 
@@ -46,7 +59,7 @@ class PostureSweep(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        function: lambda_.IFunction,
+        function: lambda_.Function,
         schedule_expression: str,
         state_machine_name: str,
         state_machine_role_name: str,
@@ -54,12 +67,54 @@ class PostureSweep(Construct):
         schedule_role_name: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        # The Distributed Map renders its ResultWriterV2 only under this flag (else the deprecated V1 or nothing);
+        # set here, for this construct only, so that the app's cdk.json need not change.
+        self.node.set_context(RESULT_WRITER_V2_FLAG, True)
         stack = Stack.of(self)
+
+        # The runs' plans and results: S3-managed encryption, TLS only, no public access, each run kept RUNS_EXPIRE.
+        self.bucket = s3.Bucket(
+            self,
+            "Runs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=False,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireRuns",
+                    prefix=contract.SWEEP_RUNS_PREFIX,
+                    expiration=RUNS_EXPIRE,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            # Like the state machine's log group: the record of past runs outlives the stack (and CloudFormation
+            # could not delete a bucket that still holds objects anyway); the lifecycle empties it within a month.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        Validations.of(self.bucket).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-S1",
+                reason="The bucket holds only the sweep's own plans and per-target results, written and read by the "
+                "sweep function and its state machine (their calls are in CloudTrail); no person or other service "
+                "reads it, and an access-log bucket would be one more resource to secure for no added audit trail.",
+            )
+        )
+        # The function writes plans only (runs/<run>/plan.json): nothing else in the bucket, and it reads nothing.
+        function.add_environment(contract.ENV_SWEEP_BUCKET, self.bucket.bucket_name)
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="WriteSweepPlans",
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{contract.SWEEP_RUNS_PREFIX}*")],
+            )
+        )
 
         plan = tasks.LambdaInvoke(
             self,
             "Plan",
-            comment="The account-regions to sweep in this run",
+            comment="Write the account-regions of this run to the bucket: {bucket, key, results, targets: count}",
             lambda_function=function,
             payload=sfn.TaskInput.from_object({"plan": True, "run": sfn.JsonPath.string_at("$$.Execution.Name")}),
             payload_response_only=True,
@@ -69,7 +124,7 @@ class PostureSweep(Construct):
         sweep_one = tasks.LambdaInvoke(
             self,
             "SweepTarget",
-            comment="Sweep one account-region: {account, region, run} -> its summary",
+            comment="One step of one account-region: {account, region, run, cursor} -> done, or the next cursor",
             lambda_function=function,
             payload_response_only=True,
             retry_on_service_exceptions=False,
@@ -86,17 +141,26 @@ class PostureSweep(Construct):
             task.add_retry(errors=[sfn.Errors.TIMEOUT], interval=RETRY_INTERVAL, max_attempts=TIMEOUT_RETRY_ATTEMPTS)
         # One account-region that still fails must not stop the others: its error joins its target in the output.
         sweep_one.add_catch(
-            sfn.Pass(self, "TargetFailed", comment="The target and its error, kept in the run's output"),
+            sfn.Pass(self, "TargetFailed", comment="The target and its error, kept in the run's results"),
             errors=[sfn.Errors.ALL],
             result_path="$.error",
         )
-        each_target = sfn.Map(
+        more = sfn.Choice(self, "MoreToSweep", comment="The function checkpointed: go on from its cursor")
+        more.when(
+            sfn.Condition.and_(sfn.Condition.is_present("$.done"), sfn.Condition.boolean_equals("$.done", False)),
+            sweep_one,
+        )
+        more.otherwise(sfn.Succeed(self, "TargetSwept", comment="The account-region's summary (or its refusal)"))
+        sweep_one.next(more)
+        each_target = sfn.DistributedMap(
             self,
             "EachTarget",
-            comment="Every account-region of the plan",
-            items_path="$.targets",
+            comment="Every account-region of the plan, read from the bucket",
+            item_reader=sfn.S3JsonItemReader(bucket=self.bucket, key=sfn.JsonPath.string_at("$.key")),
+            result_writer_v2=sfn.ResultWriterV2(bucket=self.bucket, prefix=sfn.JsonPath.string_at("$.results")),
+            map_execution_type=sfn.StateMachineType.STANDARD,
             max_concurrency=MAX_CONCURRENCY,
-            result_path="$.results",
+            result_path="$.written",
         )
         each_target.item_processor(sweep_one)
 
@@ -134,9 +198,39 @@ class PostureSweep(Construct):
                 "execution history, which is what an operator reads to see a run.",
             )
         )
+        bucket_id = stack.get_logical_id(_cfn(self.bucket))
+        acknowledge_wildcards(
+            function.role or function,
+            {
+                f"Resource::<{bucket_id}.Arn>/runs/*": "The sweep function writes each run's plan under runs/ "
+                "(runs/<run>/plan.json, a name it makes from the execution's name): the object names are not known "
+                "in advance, and the grant is PutObject there only.",
+            },
+        )
+        # Distributed Map: the role starts its own child executions and describes and stops them (CDK's grant).
+        # (as cdk-nag names the resource: an environment-agnostic stack's region and account as their references)
+        region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+        execution = (
+            f'arn:<AWS::Partition>:states:{region}:{account}:execution:{{"Fn::Select":[6,{{"Fn::Split":'
+            f'[":",{{"Ref":"{stack.get_logical_id(machine)}"}}]}}]}}'
+        )
+        acknowledge_wildcards(
+            self.state_machine,
+            {
+                f"Resource::{execution}:*": "A Distributed Map's child executions are named by Step Functions when "
+                "the map runs: DescribeExecution and StopExecution are granted on the executions of this state "
+                "machine only (its own name, any execution).",
+                f"Resource::{execution}/*:*": "The same for the executions of the Distributed Map's map runs "
+                "(<state machine>/<map run id>:<execution>), named when the map runs.",
+            },
+        )
         acknowledge_wildcards(
             self.role,
             {
+                f"Resource::arn:<AWS::Partition>:s3:::<{bucket_id}>/*": "The Distributed Map reads the plan "
+                "(ItemReader: GetObject) and writes the results (ResultWriter: PutObject and its multipart upload "
+                "actions) of runs whose keys are made from each execution's name, in the sweep's own bucket only.",
                 "Resource::*": "CloudWatch Logs' log delivery actions (logs:CreateLogDelivery, GetLogDelivery, "
                 "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, "
                 "DescribeLogGroups), which Step Functions uses to deliver its execution logs, support no "
@@ -183,6 +277,12 @@ class PostureSweep(Construct):
                 ),
             ),
         )
+
+
+def _cfn(bucket: s3.Bucket) -> s3.CfnBucket:
+    resource = bucket.node.default_child
+    assert isinstance(resource, s3.CfnBucket)
+    return resource
 
 
 def _logical_id(function: lambda_.IFunction) -> str:

@@ -51,6 +51,8 @@ ENV_IDEMPOTENCY_TABLE = "AMI_GUARD_IDEMPOTENCY_TABLE"
 # The table's global secondary index over the open findings of an account-region (partition `scope`, sort `id`).
 FINDINGS_INDEX = "scope-index"
 ENV_SWEEP_CONCURRENCY = "AMI_GUARD_SWEEP_CONCURRENCY"  # the sweep function: attribute reads at once (default 8)
+ENV_SWEEP_BUCKET = "AMI_GUARD_SWEEP_BUCKET"  # the sweep function: the bucket its plans are written to
+SWEEP_RUNS_PREFIX = "runs/"  # the sweep bucket: runs/<run>/plan.json (the function), runs/<run>/results/ (the Map)
 # The guard's own functions and rules that a function watches for tampering (comma-separated names).
 ENV_WATCHED_FUNCTIONS = "AMI_GUARD_WATCHED_FUNCTIONS"
 ENV_WATCHED_RULES = "AMI_GUARD_WATCHED_RULES"

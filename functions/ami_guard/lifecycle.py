@@ -2,6 +2,12 @@
 stands, and one `resolved` notice when the sweep no longer finds it. Pure: the store and the publisher are the
 caller's.
 
+A sweep of one account-region reads it a page at a time (possibly over several invocations, sweep.run): each page's
+findings are reconciled at once (`reconcile_page`: the new ones alerted and recorded open, the open ones found again
+or left undecided stamped "seen in run R"), and once every page is read, the open findings the run did not see are
+resolved (`unseen`), except those opened after the run started: an event may open a finding while the sweep runs,
+and a page read before the change cannot say it is fixed.
+
 A finding is the same finding across sweeps and events when its key is (`sweep.evaluate.finding_key`): its account,
 region, rule and first resource. Only rules with a standing condition (`Rule.sweep`) have a lifecycle: the others
 are alerted per event and never recorded.
@@ -47,31 +53,45 @@ class OpenFinding(NamedTuple):
     origin: str
     """"event" or "sweep": who alerted on it first."""
     first_seen: str
+    seen_run: str | None = None
+    """The last sweep run that found it again (or could not decide it): not resolved by that run."""
 
 
-class Reconciled(NamedTuple):
+class PageReconciled(NamedTuple):
     new: tuple[tuple[str, Finding], ...]
-    """(key, finding) of the findings to alert on: found now, not open before."""
+    """(key, finding) of the findings to alert on: found on this page, not open before."""
     standing: tuple[str, ...]
-    """Keys found now and already open: nothing is sent."""
-    resolved: tuple[OpenFinding, ...]
-    """Open before, not found now, and not left undecided now: one `resolved` notice each."""
+    """Keys found on this page and already open: nothing is sent; they are stamped seen."""
+    undecided: tuple[str, ...]
+    """Keys open before whose check this page could not decide: stamped seen too (not taken for fixed)."""
+
+    @property
+    def seen(self) -> tuple[str, ...]:
+        return (*self.standing, *self.undecided)
 
 
-def reconcile(
+def reconcile_page(
     found: RegionFindings, open_findings: Mapping[str, OpenFinding], keys: Mapping[str, Finding]
-) -> Reconciled:
-    """Compare what the sweep finds in one account-region (`keys`: each of `found.findings` by its key) with what
-    is open there. An open finding whose check the sweep could not decide this time stays open."""
+) -> PageReconciled:
+    """Compare what one page (a slice of the account-region) finds (`keys`: each of `found.findings` by its key)
+    with what is open there. Nothing is resolved here: a finding not on this page may be on another."""
     undecided = {
         f"{found.account}/{found.region}/{note.rule_id}/{note.subject}" for note in found.undecided if note.subject
     }
     new = tuple((key, finding) for key, finding in keys.items() if key not in open_findings)
     standing = tuple(key for key in keys if key in open_findings)
-    resolved = tuple(
-        open_finding for key, open_finding in sorted(open_findings.items()) if key not in keys and key not in undecided
+    left_open = tuple(sorted(key for key in undecided if key in open_findings and key not in keys))
+    return PageReconciled(new, standing, left_open)
+
+
+def unseen(open_findings: Mapping[str, OpenFinding], run_id: str, started: str) -> tuple[OpenFinding, ...]:
+    """The open findings to resolve once run `run_id` has read every page: not seen by it, and opened before it
+    started (`first_seen` earlier than `started`, both ISO 8601 UTC text as the sweep and CloudTrail write them)."""
+    return tuple(
+        record
+        for _, record in sorted(open_findings.items())
+        if record.seen_run != run_id and record.first_seen < started
     )
-    return Reconciled(new, standing, resolved)
 
 
 def open_record(key: str, finding: Finding, account: str, region: str, origin: str, when: str) -> OpenFinding:

@@ -10,6 +10,7 @@ the scenario shared outside is unshared here between the two runs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,25 +44,34 @@ def found(alerts: list[Any]) -> list[tuple[str, str, str, str]]:
     )
 
 
-def test_the_state_machine_plans_the_own_account_region_and_sweeps_it(swept: SweepDemo, played: Played) -> None:
+def test_the_state_machine_plans_the_own_account_region_in_its_bucket_and_sweeps_it(
+    swept: SweepDemo, played: Played
+) -> None:
     account = played.session.emulator.account
 
     for run in (swept.first, swept.second):
+        # the plan step wrote the targets to the sweep bucket and said where; the Distributed Map read them there
+        assert run.planned["key"] == f"runs/{run.name}/plan.json"
+        assert (run.planned["results"], run.planned["targets"]) == (f"runs/{run.name}/results", 1)
         assert run.plan == [{"account": account, "region": HOME, "run": run.name}]
         assert run.failed == []
+        # a small account-region is swept in one invocation, as before checkpoints
+        assert run.steps == [1]
         assert [a.refused for a in run.attempts] == [[], []]  # no call refused by the deployed role
-
-
-def key(account: str, rule: str, resource: str) -> str:
-    """The sweep's finding key (ami_guard.sweep.evaluate.finding_key) in the home region."""
-    return f"{account}/{HOME}/{rule}/{resource}"
+        # and the children's outputs are in the bucket, where the ResultWriter puts them
+        s3 = played.session.emulator.client("s3", HOME)
+        manifest_key = run.written["ResultWriterDetails"]["Key"]
+        assert manifest_key.startswith(f"runs/{run.name}/results/")
+        manifest = json.loads(s3.get_object(Bucket=run.planned["bucket"], Key=manifest_key)["Body"].read())
+        (succeeded,) = manifest["ResultFiles"]["SUCCEEDED"]
+        (record,) = json.loads(s3.get_object(Bucket=run.planned["bucket"], Key=succeeded["Key"])["Body"].read())
+        assert json.loads(record["Output"]) == run.results[0]
 
 
 def test_the_first_run_alerts_the_standing_exposure_no_event_alerted_and_resolves_what_is_gone(
     swept: SweepDemo, played: Played
 ) -> None:
     images = played.session.world.images
-    account = played.session.emulator.account
     # the copy the copy-tagged step made: its tags lost, then restored by the image guard (copyTags on)
     (copy,) = [r["id"] for a in played.results["copy-tagged"].alerts for r in a.document["resources"][:1]]
     (summary,) = swept.first.results
@@ -82,15 +92,13 @@ def test_the_first_run_alerts_the_standing_exposure_no_event_alerted_and_resolve
         ]
     )
     assert (summary["findings"], summary["standing"], summary["undecided"], summary["unread"]) == (6, 5, 0, 0)
-    assert summary["alerted"] == [key(account, "image-paravirtual", f"image:{images['legacy-pv']}")]
+    assert (summary["done"], summary["alerted"], summary["resolved"], summary["invocations"]) == (True, 1, 4, 1)
 
 
 def test_the_second_run_alerts_nothing_again_and_resolves_the_exposure_fixed(swept: SweepDemo, played: Played) -> None:
     world = played.session.world
     snapshot = world.snapshot_of(HOME, world.images["shared"])
-    account = played.session.emulator.account
     (summary,) = swept.second.results
 
     assert found(swept.second_alerts) == [("resolved", "sweep", "snapshot-shared-untrusted", snapshot)]
-    assert (summary["findings"], summary["standing"], summary["alerted"]) == (5, 5, [])
-    assert summary["resolved"] == [key(account, "snapshot-shared-untrusted", f"snapshot:{snapshot}")]
+    assert (summary["findings"], summary["standing"], summary["alerted"], summary["resolved"]) == (5, 5, 0, 1)

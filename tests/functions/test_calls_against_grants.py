@@ -295,8 +295,11 @@ def resolver(resources: Mapping[str, Any], account: Account) -> Resolver:
     return Resolver(
         resources,
         PSEUDO_PARAMETERS,
-        refs={"AWS::SNS::Topic": account.topic_arn, "AWS::DynamoDB::Table": TABLE},
-        attributes={("AWS::DynamoDB::Table", "Arn"): table},
+        refs={"AWS::SNS::Topic": account.topic_arn, "AWS::DynamoDB::Table": TABLE, "AWS::S3::Bucket": SWEEP_BUCKET},
+        attributes={
+            ("AWS::DynamoDB::Table", "Arn"): table,
+            ("AWS::S3::Bucket", "Arn"): f"arn:aws:s3:::{SWEEP_BUCKET}",
+        },
     )
 
 
@@ -361,7 +364,10 @@ def run_catalogue(
                     with pytest.raises(ClientError, match="Throttling"):
                         entry_point(event, FakeContext())
                 else:
-                    entry_point(event, FakeContext())
+                    result = entry_point(event, FakeContext())
+                    # the sweep's state machine invokes it again with its answer while it is not done
+                    while isinstance(result, dict) and result.get("done") is False:
+                        result = entry_point(result, FakeContext())
 
 
 def called_actions(calls: list[Call], function: str) -> dict[str, list[str]]:
@@ -431,6 +437,7 @@ SWEEP_CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
     for copy_tags in (False, True)
 }
 SWEEP_RUN = "sweep-run-1"
+SWEEP_BUCKET = "amiguard-sweep-runs"
 
 
 @dataclass(frozen=True)
@@ -494,13 +501,27 @@ def test_the_sweep_function_calls_exactly_what_its_role_grants(
         for key, value in {**variables, "AWS_LAMBDA_FUNCTION_NAME": function.name}.items():
             env.setenv(key, value)
         module._state.clear()  # a cold container: its clients are made from now on
+        boto3.client("s3", region_name=r.REGION).create_bucket(
+            Bucket=SWEEP_BUCKET, CreateBucketConfiguration={"LocationConstraint": r.REGION}
+        )
         results = []
         for case in SWEEP_CASES:
             for event in case.events(ec2):
                 with recorder.recording(function.name, case.path):
-                    results.append(module.lambda_handler(event, FakeContext()))
+                    # as the state machine does: again with the function's answer while it is not done (the fake
+                    # context's 30 s left are under the function's margin: one step an invocation)
+                    result = module.lambda_handler(event, FakeContext())
+                    while result.get("done") is False:
+                        result = module.lambda_handler(result, FakeContext())
+                    results.append(result)
     # Then it called only what its role grants, and its role grants nothing no path uses
-    assert results[0] == {"targets": [{"account": r.ACCOUNT, "region": r.REGION, "run": SWEEP_RUN}]}
+    assert results[0] == {
+        "bucket": SWEEP_BUCKET,
+        "key": f"runs/{SWEEP_RUN}/plan.json",
+        "results": f"runs/{SWEEP_RUN}/results",
+        "targets": 1,
+    }
+    assert [(s["status"], s["done"], s["invocations"]) for s in results[1:3]] == [("swept", True, 4)] * 2
     assert results[-1]["status"] == "refused"
     # (invoked synchronously by its state machine only: no on-failure queue, tests/infra/test_posture_sweep.py)
     found = differences(

@@ -83,6 +83,7 @@ CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
 CONFIGURATIONS["sweep-copyTags_on"] = {"copyTags": True, "sweepSchedule": "rate(1 day)"}
 SWEEP = "ami_guard.handlers.sweep_guard.lambda_handler"
 SWEEP_RUN = "sweep-run-1"
+SWEEP_BUCKET = "amiguard-sweep-runs"
 FUNCTIONS = ["AmiGuard-ImageGuard", "AmiGuard-LaunchGuard", "AmiGuard-PermissionGuard", "AmiGuard-TamperGuard"]
 PERMISSION, LAUNCH, IMAGE, TAMPER = (
     "ami_guard.handlers.permission_guard.lambda_handler",
@@ -260,11 +261,17 @@ def deploy(guarded: Organization, configuration: str, outdir: Path) -> Deployed:
     synthesized = synthesize_organization(block, outdir)
     hub = synthesized.hub.template.to_json()
     table = boto3.client("dynamodb", region_name=r.REGION).describe_table(TableName=TABLE)["Table"]["TableArn"]
+    boto3.client("s3", region_name=r.REGION).create_bucket(
+        Bucket=SWEEP_BUCKET, CreateBucketConfiguration={"LocationConstraint": r.REGION}
+    )
     resolve = Resolver(
         hub["Resources"],
         {"Partition": PARTITION, "Region": r.REGION, "AccountId": guarded.hub},
-        refs={"AWS::SNS::Topic": guarded.topic_arn, "AWS::DynamoDB::Table": TABLE},
-        attributes={("AWS::DynamoDB::Table", "Arn"): table},
+        refs={"AWS::SNS::Topic": guarded.topic_arn, "AWS::DynamoDB::Table": TABLE, "AWS::S3::Bucket": SWEEP_BUCKET},
+        attributes={
+            ("AWS::DynamoDB::Table", "Arn"): table,
+            ("AWS::S3::Bucket", "Arn"): f"arn:{PARTITION}:s3:::{SWEEP_BUCKET}",
+        },
     )
     functions = list(deployed_functions(hub, resolve))
     return Deployed(

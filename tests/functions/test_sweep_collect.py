@@ -169,9 +169,11 @@ def sweep_clients(concurrency: int = 8) -> Callable[[str, str], Any]:
 @pytest.mark.parametrize(
     ("page_size", "concurrency", "pages"),
     [
-        # 11 images, 14 snapshots (one behind each image, three made alone), 1 public, 1 running PV instance
-        (1000, 8, {"images": 1, "snapshots": 1, "public snapshots": 1, "instances": 1}),
-        (3, 1, {"images": 4, "snapshots": 5, "public snapshots": 1, "instances": 1}),
+        # 11 images, 14 snapshots (one behind each image, three made alone), 1 public, 1 running PV instance; one
+        # public-snapshot call per snapshot page; the far sources are read per image page: in pages of 3, the copies
+        # of golden and of gone are on two pages, so two calls in the far region
+        (1000, 8, {"images": 1, "snapshots": 1, "public snapshots": 1, "instances": 1, "source reads": 1}),
+        (3, 1, {"images": 4, "snapshots": 5, "public snapshots": 5, "instances": 1, "source reads": 2}),
     ],
 )
 def test_an_account_region_is_read_whole_with_pages_plus_the_reads_a_listing_cannot_answer(
@@ -208,7 +210,7 @@ def test_an_account_region_is_read_whole_with_pages_plus_the_reads_a_listing_can
     # read of the sources in their region (the one in this region's listing is not read again)
     expected = Counter(
         {
-            "ec2:DescribeImages": pages["images"] + 1,
+            "ec2:DescribeImages": pages["images"] + pages["source reads"],
             "ec2:DescribeSnapshots": pages["snapshots"] + pages["public snapshots"],
             "ec2:DescribeImageAttribute": 10,
             "ec2:DescribeSnapshotAttribute": 13,
@@ -228,20 +230,28 @@ def test_an_account_region_is_read_whole_with_pages_plus_the_reads_a_listing_can
         s for s in expected_snapshots(seeded) if s != seeded.public_snapshot
     )
     source_reads = [(region, p) for op, region, p in log.params if op == "ec2:DescribeImages" and "ImageIds" in p]
-    assert source_reads == [
-        (FAR, {"ImageIds": sorted([seeded.golden, seeded.gone]), "IncludeDeprecated": True, "IncludeDisabled": True})
+    assert {region for region, _ in source_reads} == {FAR}
+    assert sorted(i for _, p in source_reads for i in p["ImageIds"]) == sorted([seeded.golden, seeded.gone])
+    # And which snapshots are public is asked page by page, by the page's ids
+    public_asked = [p for op, _, p in log.params if op == "ec2:DescribeSnapshots" and "SnapshotIds" in p]
+    assert [sorted(p) for p in public_asked] == [["OwnerIds", "RestorableByUserIds", "SnapshotIds"]] * pages[
+        "public snapshots"
     ]
+    assert sorted(i for p in public_asked for i in p["SnapshotIds"]) == sorted(expected_snapshots(seeded))
 
 
 def test_the_listings_ask_ec2_for_what_the_account_owns_including_deprecated_and_disabled_images(
     emulated: EmulatedEc2,
 ) -> None:
     # Given an account-region
-    Seeded(emulated)
+    seeded = Seeded(emulated)
     log = CallLog()
 
     # When the sweep collects it
     collect_region(sweep_clients(), ACCOUNT, HOME)
+    listed = [p for op, _, p in log.params if op == "ec2:DescribeSnapshots" and "SnapshotIds" in p]
+    assert sorted(listed[0]["SnapshotIds"]) == sorted(expected_snapshots(seeded))
+    page_ids = listed[0]["SnapshotIds"]  # the page's ids, in the listing's order
 
     # Then each listing's request is the one the design names
     listings = [
@@ -261,7 +271,7 @@ def test_the_listings_ask_ec2_for_what_the_account_owns_including_deprecated_and
                 {"Owners": ["self"], "IncludeDeprecated": True, "IncludeDisabled": True, "MaxResults": 1000},
             ),
             ("ec2:DescribeSnapshots", {"OwnerIds": ["self"], "MaxResults": 1000}),
-            ("ec2:DescribeSnapshots", {"OwnerIds": ["self"], "RestorableByUserIds": ["all"], "MaxResults": 1000}),
+            ("ec2:DescribeSnapshots", {"OwnerIds": ["self"], "SnapshotIds": page_ids, "RestorableByUserIds": ["all"]}),
             ("ec2:DescribeInstances", {"Filters": running_pv, "MaxResults": 1000}),
         ],
         key=repr,
@@ -388,7 +398,13 @@ def test_sources_to_read_names_each_source_once_in_its_region_and_skips_those_kn
 
 IMAGE_LISTING = {"Owners": ["self"], "IncludeDeprecated": True, "IncludeDisabled": True, "MaxResults": 1000}
 SNAPSHOT_LISTING = {"OwnerIds": ["self"], "MaxResults": 1000}
-PUBLIC_SNAPSHOT_LISTING = {"OwnerIds": ["self"], "RestorableByUserIds": ["all"], "MaxResults": 1000}
+
+
+def public_among(*snapshot_ids: str) -> dict[str, Any]:
+    """Which of one page's snapshots are public: by their ids, without MaxResults (EC2 refuses it beside ids)."""
+    return {"OwnerIds": ["self"], "SnapshotIds": list(snapshot_ids), "RestorableByUserIds": ["all"]}
+
+
 INSTANCE_LISTING = {
     "Filters": [
         {"Name": "instance-state-name", "Values": ["running"]},
@@ -420,19 +436,30 @@ def expect_listings(
     stubber: Stubber,
     *,
     images: list[dict[str, Any]] | None = None,
-    snapshots: list[dict[str, Any]] | None = None,
     settings: dict[str, dict[str, Any] | tuple[str, str]] | None = None,
 ) -> None:
-    """The calls every collection starts with, in the order one worker makes them."""
-    stubber.add_response("describe_images", {"Images": images or []}, IMAGE_LISTING)
-    stubber.add_response("describe_snapshots", {"Snapshots": snapshots or []}, SNAPSHOT_LISTING)
-    stubber.add_response("describe_snapshots", {"Snapshots": []}, PUBLIC_SNAPSHOT_LISTING)
+    """The calls every collection starts with, in the order one worker makes them: the settings slice (the
+    paravirtual instances, the three settings), then the first image page."""
     stubber.add_response("describe_instances", {"Reservations": []}, INSTANCE_LISTING)
     for method, answer in (settings or SETTINGS_OK).items():
         if isinstance(answer, tuple):
             stubber.add_client_error(method, service_error_code=answer[0], service_message=answer[1])
         else:
             stubber.add_response(method, answer, {})
+    stubber.add_response("describe_images", {"Images": images or []}, IMAGE_LISTING)
+
+
+def expect_snapshots(
+    stubber: Stubber, snapshots: list[dict[str, Any]] | None = None, public: tuple[str, ...] = ()
+) -> None:
+    """The snapshot page (after the image page's reads) and, when it holds snapshots, which of them are public."""
+    stubber.add_response("describe_snapshots", {"Snapshots": snapshots or []}, SNAPSHOT_LISTING)
+    if snapshots:
+        stubber.add_response(
+            "describe_snapshots",
+            {"Snapshots": [{"SnapshotId": i} for i in public]},
+            public_among(*(s["SnapshotId"] for s in snapshots)),
+        )
 
 
 def only(client: Any) -> Callable[[str, str], Any]:
@@ -457,7 +484,6 @@ def test_one_attribute_read_refused_is_unread_and_the_rest_is_collected(code: st
             {"ImageId": B, "Public": False},
             {"ImageId": C, "Public": False},
         ],
-        snapshots=[{"SnapshotId": "snap-0d0d0d0d0d0d0d0d0", "VolumeSize": 8}],
     )
     stubber.add_client_error(
         "describe_image_attribute",
@@ -470,6 +496,7 @@ def test_one_attribute_read_refused_is_unread_and_the_rest_is_collected(code: st
         {"ImageId": C, "LaunchPermissions": [{"UserId": TRUSTED}]},
         {"ImageId": C, "Attribute": "launchPermission"},
     )
+    expect_snapshots(stubber, [{"SnapshotId": "snap-0d0d0d0d0d0d0d0d0", "VolumeSize": 8}])
     stubber.add_response(
         "describe_snapshot_attribute",
         {"SnapshotId": "snap-0d0d0d0d0d0d0d0d0", "CreateVolumePermissions": [{"Group": "all"}]},
@@ -506,6 +533,7 @@ def test_a_setting_the_region_lacks_or_refuses_is_none_with_the_reason() -> None
             "get_allowed_images_settings": ("UnsupportedOperation", lacking),
         },
     )
+    expect_snapshots(stubber)
 
     # When the sweep collects it
     with stubber:
@@ -531,11 +559,17 @@ def test_a_setting_the_region_lacks_or_refuses_is_none_with_the_reason() -> None
 def test_a_listing_that_fails_fails_the_region_naming_the_call() -> None:
     # Given a region whose snapshot listing fails on its second page (throttled beyond botocore's retries)
     client, stubber = stubbed(HOME)
-    stubber.add_response("describe_images", {"Images": []}, IMAGE_LISTING)
+    expect_listings(stubber)
     stubber.add_response(
         "describe_snapshots",
         {"Snapshots": [{"SnapshotId": "snap-0d0d0d0d0d0d0d0d0"}], "NextToken": "t1"},
         SNAPSHOT_LISTING,
+    )
+    stubber.add_response("describe_snapshots", {"Snapshots": []}, public_among("snap-0d0d0d0d0d0d0d0d0"))
+    stubber.add_response(
+        "describe_snapshot_attribute",
+        {"CreateVolumePermissions": []},
+        {"SnapshotId": "snap-0d0d0d0d0d0d0d0d0", "Attribute": "createVolumePermission"},
     )
     stubber.add_client_error(
         "describe_snapshots",
@@ -552,7 +586,17 @@ def test_a_listing_that_fails_fails_the_region_naming_the_call() -> None:
     assert (failed.value.account, failed.value.region) == (ACCOUNT, HOME)
     assert failed.value.call == "ec2:DescribeSnapshots"
     assert failed.value.reason == "RequestLimitExceeded: Request limit exceeded."
-    assert failed.value.calls == Counter({"ec2:DescribeImages": 1, "ec2:DescribeSnapshots": 2})
+    assert failed.value.calls == Counter(
+        {
+            "ec2:DescribeInstances": 1,
+            "ec2:GetImageBlockPublicAccessState": 1,
+            "ec2:GetSnapshotBlockPublicAccessState": 1,
+            "ec2:GetAllowedImagesSettings": 1,
+            "ec2:DescribeImages": 1,
+            "ec2:DescribeSnapshots": 3,
+            "ec2:DescribeSnapshotAttribute": 1,
+        }
+    )
 
 
 def test_a_source_ec2_no_longer_knows_is_unread_and_the_batch_asked_again_without_it() -> None:
@@ -581,6 +625,7 @@ def test_a_source_ec2_no_longer_knows_is_unread_and_the_batch_asked_again_withou
         {"Images": [{"ImageId": A, "OwnerId": ACCOUNT, "Tags": [{"Key": "team", "Value": "platform"}]}]},
         {"ImageIds": [A], "IncludeDeprecated": True, "IncludeDisabled": True},
     )
+    expect_snapshots(home_stubber)
 
     # When the sweep collects home
     with home_stubber, far_stubber:
@@ -646,10 +691,11 @@ def test_calls_are_pages_plus_non_public_attribute_reads_plus_settings_and_sourc
     made = seed_many(emulated, 1000, 1000)
     log = CallLog()
     # 1,001 images (with the paravirtual one), 10 public: 2 pages; 2,001 snapshots (one behind each image), 5 public:
-    # 3 pages, and 1 page of public ones; the 3 sources of the copies: 1 call in their region
+    # 3 pages, and for each of them one call asking which of its snapshots are public; the 3 sources of the copies
+    # (all on the first image page): 1 call in their region
     expected_calls = {
         "ec2:DescribeImages": 2 + 1,
-        "ec2:DescribeSnapshots": 3 + 1,
+        "ec2:DescribeSnapshots": 3 + 3,
         "ec2:DescribeImageAttribute": 1001 - 10,
         "ec2:DescribeSnapshotAttribute": 2001 - 5,
         "ec2:DescribeInstances": 1,
@@ -686,3 +732,74 @@ def test_calls_are_pages_plus_non_public_attribute_reads_plus_settings_and_sourc
     assert len(posture.sources) == 3
     assert all(source is not None for source in posture.sources.values())
     assert posture.unread == ()
+
+
+def test_a_snapshot_deleted_after_its_page_was_listed_is_dropped_from_the_public_ask_and_the_rest_asked_again() -> None:
+    # Given a snapshot page of two, one of which is deleted before the sweep asks which are public
+    client, stubber = stubbed(HOME)
+    kept, deleted = "snap-0a0a0a0a0a0a0a0a0", "snap-0b0b0b0b0b0b0b0b0"
+    expect_listings(stubber)
+    stubber.add_response(
+        "describe_snapshots", {"Snapshots": [{"SnapshotId": kept}, {"SnapshotId": deleted}]}, SNAPSHOT_LISTING
+    )
+    stubber.add_client_error(
+        "describe_snapshots",
+        service_error_code="InvalidSnapshot.NotFound",
+        service_message=f"The snapshot '{deleted}' does not exist.",
+        expected_params=public_among(kept, deleted),
+    )
+    stubber.add_response("describe_snapshots", {"Snapshots": [{"SnapshotId": kept}]}, public_among(kept))
+    stubber.add_client_error(
+        "describe_snapshot_attribute",
+        service_error_code="InvalidSnapshot.NotFound",
+        service_message=f"The snapshot '{deleted}' does not exist.",
+        expected_params={"SnapshotId": deleted, "Attribute": "createVolumePermission"},
+    )
+
+    # When the sweep collects it
+    with stubber:
+        posture = collect_region(only(client), ACCOUNT, HOME, concurrency=1)
+        stubber.assert_no_pending_responses()
+
+    # Then the kept one is public, found at the cost of one call more; the deleted one's read is unread, not fatal
+    assert [(s.snapshot_id, s.public) for s in posture.snapshots] == [(kept, True), (deleted, False)]
+    assert posture.calls["ec2:DescribeSnapshots"] == 3
+    assert [u.what for u in posture.unread] == [f"ec2:DescribeSnapshotAttribute {deleted} createVolumePermission"]
+
+
+def test_a_refusal_of_the_public_ask_that_names_no_snapshot_fails_the_region() -> None:
+    client, stubber = stubbed(HOME)
+    expect_listings(stubber)
+    stubber.add_response(
+        "describe_snapshots", {"Snapshots": [{"SnapshotId": "snap-0a0a0a0a0a0a0a0a0"}]}, SNAPSHOT_LISTING
+    )
+    stubber.add_client_error(
+        "describe_snapshots",
+        service_error_code="UnauthorizedOperation",
+        service_message="You are not authorized to perform this operation.",
+        expected_params=public_among("snap-0a0a0a0a0a0a0a0a0"),
+    )
+
+    with stubber, pytest.raises(RegionFailed) as failed:
+        collect_region(only(client), ACCOUNT, HOME, concurrency=1)
+
+    assert (failed.value.call, failed.value.reason) == (
+        "ec2:DescribeSnapshots",
+        "UnauthorizedOperation: You are not authorized to perform this operation.",
+    )
+
+
+def test_the_emulator_answers_which_of_a_page_s_snapshots_are_public_as_ec2_does(emulated: EmulatedEc2) -> None:
+    # Given a public, a shared and a private snapshot of the account, and one of another account
+    public = emulated.snapshot(groups=["all"])
+    shared = emulated.snapshot(user_ids=[TRUSTED])
+    private = emulated.snapshot()
+    ec2 = emulated.ec2()
+
+    # When asked by their ids which are restorable by all (moto ignores RestorableByUserIds: demo.ec2_gaps filters)
+    answer = ec2.describe_snapshots(
+        OwnerIds=["self"], SnapshotIds=[public, shared, private], RestorableByUserIds=["all"]
+    )
+
+    # Then only the public one, as EC2 answers
+    assert [s["SnapshotId"] for s in answer["Snapshots"]] == [public]

@@ -105,9 +105,13 @@ SWEEP_RESOURCES = (
     "SweepLogsA7192123",
     "SweepRole8A7451E2",
     "SweepRoleDefaultPolicy646E75C8",
+    # added by the Distributed Map (task S): the runs bucket, its TLS-only policy, the child-execution grants
+    "SweepRunsF8CCA742",
+    "SweepRunsPolicyC6B6076F",
     "SweepScheduleE6028B01",
     "SweepScheduleRole360ECEA1",
     "SweepScheduleRoleDefaultPolicyE50AEE29",
+    "SweepStateMachineDistributedMapPolicyE300B859",
     "SweepStateMachineE9432328",
 )
 SWEEP_OUTPUTS = (

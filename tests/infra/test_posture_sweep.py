@@ -27,6 +27,7 @@ from tests.infra.test_guard_roles import grants
 SWEEP_HANDLER = "ami_guard.handlers.sweep_guard.lambda_handler"
 FUNCTION = "SweepGuardFunction748814D1"
 STATE_MACHINE = "SweepStateMachineE9432328"
+BUCKET = "SweepRunsF8CCA742"
 TABLE = "IdempotencyTable48612DF4"
 RETRIES = [
     {
@@ -58,10 +59,11 @@ def properties(stack: Synthesized, logical_id: str) -> dict[str, Any]:
 
 
 def statements_of(stack: Synthesized, role_id: str) -> list[dict[str, Any]]:
+    """The role's default policy (the Distributed Map's own policy is read apart)."""
     (policy,) = [
         p["Properties"]
-        for p in stack.resources("AWS::IAM::Policy").values()
-        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+        for logical_id, p in stack.resources("AWS::IAM::Policy").items()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}] and "DistributedMapPolicy" not in logical_id
     ]
     return [
         {
@@ -102,6 +104,7 @@ def test_the_sweep_function_has_the_guards_environment_and_its_concurrency(sweep
         "AMI_GUARD_TOPIC_ARN": {"Ref": "AlertsTopicCF7C81C9"},
         "AMI_GUARD_IDEMPOTENCY_TABLE": {"Ref": TABLE},
         "AMI_GUARD_SWEEP_CONCURRENCY": "8",
+        "AMI_GUARD_SWEEP_BUCKET": {"Ref": BUCKET},
         "POWERTOOLS_SERVICE_NAME": "ami-guard",
         "POWERTOOLS_METRICS_NAMESPACE": "AmiGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -150,6 +153,8 @@ def test_the_sweep_role_holds_exactly_its_reads_its_tag_restore_its_publish_and_
         (frozenset({"kms:GenerateDataKey", "kms:Decrypt"}), frozenset({"${AlertsKey9E1197AF.Arn}"}), ""),
         (frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"}), frozenset({f"${{{TABLE}.Arn}}"}), ""),
         (frozenset({"dynamodb:Query"}), frozenset({f"${{{TABLE}.Arn}}/index/scope-index"}), ""),
+        # the plan of each run, and nothing else in the bucket: no read, no other prefix
+        (frozenset({"s3:PutObject"}), frozenset({f"${{{BUCKET}.Arn}}/runs/*"}), ""),
     }
 
 
@@ -172,7 +177,7 @@ def definition(stack: Synthesized) -> dict[str, Any]:
     return loaded
 
 
-def test_the_state_machine_plans_then_sweeps_each_target_with_retries_and_a_catch(sweep_stack: Synthesized) -> None:
+def test_the_state_machine_plans_into_the_bucket_then_fans_out_with_a_distributed_map(sweep_stack: Synthesized) -> None:
     machine = definition(sweep_stack)
     function_arn = f"${{{FUNCTION}.Arn}}"
 
@@ -184,17 +189,47 @@ def test_the_state_machine_plans_then_sweeps_each_target_with_retries_and_a_catc
     assert plan["TimeoutSeconds"] == 960
 
     each = machine["States"]["EachTarget"]
-    assert (each["Type"], each["ItemsPath"], each["MaxConcurrency"], each["End"]) == ("Map", "$.targets", 10, True)
-    assert each["ResultPath"] == "$.results"
-    processor = each["ItemProcessor"]
-    assert (processor["ProcessorConfig"], processor["StartAt"]) == ({"Mode": "INLINE"}, "SweepTarget")
+    assert (each["Type"], each["MaxConcurrency"], each["End"]) == ("Map", 10, True)
+    assert "ItemsPath" not in each  # the targets are never in the state's payload
+    # the plan step's {bucket, key, results}: the targets are read from the object it wrote, the children's outputs
+    # written beside it
+    assert each["ItemReader"] == {
+        "Resource": "arn:${AWS::Partition}:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket": f"${{{BUCKET}}}", "Key.$": "$.key"},
+    }
+    assert each["ResultWriter"] == {
+        "Resource": "arn:${AWS::Partition}:states:::s3:putObject",
+        "Parameters": {"Bucket": f"${{{BUCKET}}}", "Prefix.$": "$.results"},
+    }
+    assert each["ResultPath"] == "$.written"
+    assert each["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+
+
+def test_each_target_loops_on_the_function_until_it_is_done_and_a_failure_is_caught(sweep_stack: Synthesized) -> None:
+    processor = definition(sweep_stack)["States"]["EachTarget"]["ItemProcessor"]
+    function_arn = f"${{{FUNCTION}.Arn}}"
+
+    assert processor["StartAt"] == "SweepTarget"
     target = processor["States"]["SweepTarget"]
-    # the item ({account, region, run}) is the function's whole event: no Parameters
+    # the item ({account, region, run}), then the function's last answer (with its cursor), is its whole event
     assert (target["Type"], target["Resource"], "Parameters" in target) == ("Task", function_arn, False)
+    assert target["Next"] == "MoreToSweep"
     assert target["Retry"] == RETRIES
     assert target["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "TargetFailed"}]
+    more = processor["States"]["MoreToSweep"]
+    assert more["Type"] == "Choice"
+    assert more["Choices"] == [
+        {
+            "And": [{"Variable": "$.done", "IsPresent": True}, {"Variable": "$.done", "BooleanEquals": False}],
+            "Next": "SweepTarget",
+        }
+    ]
+    assert more["Default"] == "TargetSwept"
+    assert processor["States"]["TargetSwept"]["Type"] == "Succeed"
     assert processor["States"]["TargetFailed"]["Type"] == "Pass"
     assert processor["States"]["TargetFailed"]["End"] is True
+    assert sorted(processor["States"]) == ["MoreToSweep", "SweepTarget", "TargetFailed", "TargetSwept"]
 
 
 def test_the_state_machine_is_standard_logs_everything_to_a_retained_log_group_and_has_a_watched_name(
@@ -219,13 +254,41 @@ def test_the_state_machine_is_standard_logs_everything_to_a_retained_log_group_a
     ]
 
 
-def test_the_state_machine_role_may_invoke_the_sweep_function_and_deliver_its_logs_only(
+def test_the_state_machine_role_may_invoke_the_function_use_its_bucket_run_its_children_and_deliver_its_logs_only(
     sweep_stack: Synthesized,
 ) -> None:
     role_id = properties(sweep_stack, STATE_MACHINE)["RoleArn"]["Fn::GetAtt"][0]
+    objects = f"arn:${{AWS::Partition}}:s3:::${{{BUCKET}}}/*"
+    # the state machine's own name, taken from its ARN
+    own_name = str({"Fn::Select": [6, {"Fn::Split": [":", {"Ref": STATE_MACHINE}]}]})
+    executions = f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:{own_name}"
 
+    policies = [
+        [
+            {"Action": s["Action"], "Resource": render(s["Resource"])}
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        for p in sweep_stack.resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
+    ]
+    (distributed_map,) = [p for p in policies if any(s["Action"] == "states:StartExecution" for s in p)]
+    # Distributed Map: its own child executions (and their map runs), nothing else
+    assert [s["Action"] for s in distributed_map] == [
+        "states:StartExecution",
+        ["states:DescribeExecution", "states:StopExecution"],
+        "states:RedriveExecution",
+    ]
+    assert distributed_map[0]["Resource"] == f"${{{STATE_MACHINE}}}"
+    assert [s["Resource"] for s in distributed_map[1:]] == [f"{executions}:*", f"{executions}/*:*"]
     assert statements_of(sweep_stack, role_id) == [
         {"Action": "lambda:InvokeFunction", "Resource": [f"${{{FUNCTION}.Arn}}", f"${{{FUNCTION}.Arn}}:*"]},
+        # ResultWriter: the results
+        {
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+            "Resource": objects,
+        },
+        # ItemReader: the plan
+        {"Action": "s3:GetObject", "Resource": objects},
         {
             "Action": [
                 "logs:CreateLogDelivery",
@@ -239,6 +302,57 @@ def test_the_state_machine_role_may_invoke_the_sweep_function_and_deliver_its_lo
             ],
             "Resource": "*",
         },
+    ]
+
+
+# --- the bucket --------------------------------------------------------------------------------------------------
+
+
+def test_the_runs_bucket_is_encrypted_private_tls_only_retained_and_expires_runs_after_thirty_days(
+    sweep_stack: Synthesized,
+) -> None:
+    bucket = sweep_stack.template.to_json()["Resources"][BUCKET]
+
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = bucket["Properties"]
+    assert props["BucketEncryption"] == {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    }
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert "VersioningConfiguration" not in props
+    assert props["LifecycleConfiguration"] == {
+        "Rules": [
+            {
+                "Id": "ExpireRuns",
+                "Prefix": "runs/",
+                "ExpirationInDays": 30,
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                "Status": "Enabled",
+            }
+        ]
+    }
+    (policy,) = [
+        p["Properties"]
+        for p in sweep_stack.resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": BUCKET}
+    ]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Action": "s3:*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Resource": [
+                {"Fn::GetAtt": [BUCKET, "Arn"]},
+                {"Fn::Join": ["", [{"Fn::GetAtt": [BUCKET, "Arn"]}, "/*"]]},
+            ],
+        }
     ]
 
 
@@ -326,12 +440,14 @@ def test_with_the_sweep_off_nothing_of_it_is_deployed(default_stack: Synthesized
 
     assert default_stack.resources("AWS::StepFunctions::StateMachine") == {}
     assert default_stack.resources("AWS::Scheduler::Schedule") == {}
+    assert default_stack.resources("AWS::S3::Bucket") == {}
     assert len(default_stack.resources("AWS::Lambda::Function")) == 4
     for absent in (
         "SweepGuard",
         "SweepMachine",
         "SweepSchedule",
         "AMI_GUARD_SWEEP_CONCURRENCY",
+        "AMI_GUARD_SWEEP_BUCKET",
         "AMI_GUARD_WATCHED_STATE_MACHINES",
         "AMI_GUARD_WATCHED_SCHEDULES",
         "states.amazonaws.com",

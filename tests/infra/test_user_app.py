@@ -135,7 +135,10 @@ def test_the_users_app_synthesizes_the_guard_beside_its_own_bucket(user_app: dic
         "AMI Guard health",
     ]
     assert len(of_type("AWS::DynamoDB::Table")) == 1
-    assert len(of_type("AWS::S3::Bucket")) == 1
+    # the user's own bucket, and the guard's sweep bucket (the plans and results of its runs)
+    assert sorted("LoggingConfiguration" in b["Properties"] for b in of_type("AWS::S3::Bucket")) == [False, True]
+    (sweep_bucket,) = [b for b in of_type("AWS::S3::Bucket") if "LifecycleConfiguration" in b["Properties"]]
+    assert sweep_bucket["Properties"]["LifecycleConfiguration"]["Rules"][0]["Prefix"] == "runs/"
     assert len(of_type("AWS::Scheduler::Schedule")) == 1
     emails = sorted(s["Properties"]["Endpoint"] for s in of_type("AWS::SNS::Subscription"))
     assert emails == ["secops@example.com", "secops@example.com"]

@@ -1,9 +1,14 @@
-"""Sweep guard: the posture sweep, one account and region per invocation (the state machine fans out over them).
+"""Sweep guard: the posture sweep, one account and region at a time (the state machine fans out over them).
 
-Input `{"plan": true, "run": "<id>"}`: the targets of this sweep, `{"targets": [{"account", "region", "run"}...]}`
-(standalone: the function's own account and region; organization mode: every ACTIVE account of the organization in
-each of its regions). Input `{"account", "region", "run"}`: sweep that account-region (`sweep.run.sweep_region`) and
-return its summary. The input is a claim: an account or region outside the targets is refused, nothing is read.
+Input `{"plan": true, "run": "<id>"}`: the targets of this sweep (standalone: the function's own account and region;
+organization mode: every ACTIVE account of the organization in each of its regions), written as a JSON array to the
+sweep bucket (`runs/<run>/plan.json`, sweep.plan) for the state machine's Distributed Map; returns `{"bucket",
+"key", "results", "targets": <count>}`, never the list. Input `{"account", "region", "run", "cursor": null or
+what the last step returned}`: one step of that account-region's sweep (`sweep.run.sweep_target`): it works until
+the invocation's remaining time falls under `sweep.run.MARGIN_MS`, then returns `{"done": false, "account",
+"region", "run", "cursor"}` (the state machine invokes it again with that), and the last step returns `{"done":
+true, ...summary}`. The input is a claim: an account or region outside the targets, or a cursor that is not the
+one the previous step of this run returned, is refused with the reason, and nothing is read.
 """
 
 from __future__ import annotations
@@ -67,15 +72,37 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return _refused(f"the organization's accounts could not be listed: {scopes.error}")
     targets = plan(settings, own, run, accounts)
     if event.get("plan") is True:
-        logger.info("Sweep planned", extra={"run": run, "targets": len(targets)})
-        return {"targets": targets}
+        return _write_plan(run, targets)
     target = {"account": event.get("account"), "region": event.get("region"), "run": run}
     if target not in targets:
         return _refused(f"{target['account']!r} / {target['region']!r} is not an account-region of this sweep")
-    return _sweep(settings, target["account"], target["region"], run, scopes)
+    cursor = None
+    if event.get("cursor") is not None:
+        from ami_guard.sweep.cursor import CursorRefused, from_json
+
+        try:
+            cursor = from_json(event["cursor"], account=target["account"], region=target["region"], run=run)
+        except CursorRefused as exc:
+            return _refused(str(exc))
+    return _sweep(settings, target["account"], target["region"], run, scopes, cursor, context)
 
 
-def _sweep(settings: Settings, account: str, region: str, run: str, scopes: Any) -> dict[str, Any]:
+def _write_plan(run: str, targets: list[dict[str, str]]) -> dict[str, Any]:
+    from ami_guard.aws import client_factory
+    from ami_guard.sweep.plan import results_prefix, write_plan
+
+    settings = _settings()
+    bucket = os.environ.get(contract.ENV_SWEEP_BUCKET, "")
+    if not bucket:
+        return _refused(f"no sweep bucket in the environment ({contract.ENV_SWEEP_BUCKET})")
+    written = write_plan(client_factory()("s3", settings.region), bucket, run, targets)
+    logger.info("Sweep planned", extra={"run": run, "targets": len(targets), "key": written["key"]})
+    return {**written, "results": results_prefix(run)}
+
+
+def _sweep(
+    settings: Settings, account: str, region: str, run: str, scopes: Any, cursor: Any, context: Any
+) -> dict[str, Any]:
     from ami_guard.aws import (
         Ec2Actions,
         Ec2Lookups,
@@ -84,10 +111,10 @@ def _sweep(settings: Settings, account: str, region: str, run: str, scopes: Any)
         client_factory,
         sweep_client_config,
     )
-    from ami_guard.aws_findings import DynamoFindingStore
+    from ami_guard.aws_findings import DynamoFindingStore, ProgressRefused
     from ami_guard.sweep.collect import RegionFailed
     from ami_guard.sweep.observation import observation
-    from ami_guard.sweep.run import sweep_region
+    from ami_guard.sweep.run import sweep_target
 
     concurrency = int(os.environ.get(contract.ENV_SWEEP_CONCURRENCY, "8") or "8")
     hub = client_factory()
@@ -102,8 +129,9 @@ def _sweep(settings: Settings, account: str, region: str, run: str, scopes: Any)
         scope = scopes(observation(account, region, run, now), account)
         policy, ec2 = scope.policy, (scope.lookups, scope.actions)
     store = DynamoFindingStore(hub, settings.idempotency_table, settings.region)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
     try:
-        summary = sweep_region(
+        summary = sweep_target(
             clients,
             account,
             region,
@@ -112,14 +140,21 @@ def _sweep(settings: Settings, account: str, region: str, run: str, scopes: Any)
             SnsPublisher(hub, settings.topic_arn),
             run_id=run,
             now=now,
+            cursor=cursor,
             concurrency=concurrency,
             ec2=ec2 if policy.copy_tags else None,
             log=lambda message, extra: logger.warning(message, extra=extra),
+            **({"remaining_ms": remaining} if callable(remaining) else {}),
         )
+    except ProgressRefused as exc:
+        return _refused(str(exc))
     except RegionFailed as exc:
         logger.error("Sweep failed", extra={"account": account, "region": region, "reason": str(exc)})
         raise
-    logger.info("Swept", extra=summary)
+    if summary["done"]:
+        logger.info("Swept", extra=summary)
+    else:
+        logger.info("Sweep checkpointed", extra={"account": account, "region": region, "run": run, **summary["cursor"]})
     return summary
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from ami_guard.lifecycle import finding_key
-from ami_guard.rules.catalog import all_rules
+from ami_guard.rules.catalog import all_rules, domain_rules
 from ami_guard.rules.spec import Undecided
 
 if TYPE_CHECKING:
@@ -29,11 +29,18 @@ class RegionFindings(NamedTuple):
     read at all."""
 
 
+ACCOUNT_LEVEL_DOMAIN = "account_settings"
+"""The rules over the account's guardrails in the region: evaluated only over a posture that read them (a whole
+region, or the settings slice of a checkpointed sweep; `RegionPosture.settings_read`)."""
+
+
 def evaluate_region(posture: RegionPosture, policy: Policy) -> RegionFindings:
+    """The findings of a whole region's posture, or of one slice of it (the same rules; a slice's resources only)."""
     findings: list[Finding] = []
     undecided: list[Undecided] = []
+    account_level = {rule.id for rule in domain_rules(ACCOUNT_LEVEL_DOMAIN)}
     for rule in all_rules():
-        if rule.sweep is None:
+        if rule.sweep is None or (rule.id in account_level and not posture.settings_read):
             continue
         for outcome in rule.sweep(posture, policy):
             if isinstance(outcome, Undecided):

@@ -95,6 +95,10 @@ class AccountSettings(NamedTuple):
     """Field name -> why it is None (an API the region lacks, access denied, throttled beyond retries...)."""
 
 
+NOT_READ = AccountSettings(None, None, None)
+"""The settings of a slice that did not read them (RegionPosture.settings_read False)."""
+
+
 class SourceImage(NamedTuple):
     """The source of an owned copy, read where it lives (its own region) to tell which of its tags the copy lacks.
 
@@ -127,6 +131,10 @@ class RegionPosture(NamedTuple):
     """"service:Operation" -> the retries botocore made after throttling or a server error (RetryAttempts)."""
     unread: tuple[Unread, ...]
     """Sorted, whatever order the worker threads met them in."""
+    settings_read: bool = True
+    """False for a slice of the region (one listing page: collect.RegionPages) that did not read the account's
+    settings: `settings` is then NOT_READ and the account-level rules are not evaluated over it (they neither raise
+    nor stay undecided there; the settings slice decides them)."""
 
 
 def sources_to_read(images: Iterable[OwnedImage], known: Mapping[str, object] = EMPTY) -> dict[str, tuple[str, ...]]:
