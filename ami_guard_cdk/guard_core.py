@@ -23,7 +23,7 @@ from ami_guard.config import Policy, to_environment
 from ami_guard.rules.catalog import routes
 from ami_guard_cdk.components.alert_path_watch import AlertPathWatch
 from ami_guard_cdk.components.alert_topic import AlertTopic
-from ami_guard_cdk.components.guard_alarms import GuardAlarms
+from ami_guard_cdk.components.guard_alarms import GuardAlarms, SweepRunAlarms
 from ami_guard_cdk.components.guard_function import GuardFunction
 from ami_guard_cdk.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
 from ami_guard_cdk.components.idempotency_table import IdempotencyTable
@@ -293,6 +293,14 @@ class GuardCore:
             GuardAlarms(
                 scope, f"{SWEEP}Alarms", guard=self.sweep, topic=alarm_topic, name_prefix=f"{alarm_prefix}{SWEEP}-"
             )
+            if self.posture_sweep is not None:
+                SweepRunAlarms(
+                    scope,
+                    "SweepRunAlarms",
+                    state_machine=self.posture_sweep.state_machine,
+                    topic=alarm_topic,
+                    name_prefix=f"{alarm_prefix}{SWEEP}-",
+                )
             Validations.of(self.sweep.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
 
         self.guards = guards

@@ -108,6 +108,10 @@ SWEEP_RESOURCES = (
     # added by the Distributed Map (task S): the runs bucket, its TLS-only policy, the child-execution grants
     "SweepRunsF8CCA742",
     "SweepRunsPolicyC6B6076F",
+    # the alarms on the state machine's failed, timed-out and aborted runs (session 15)
+    "SweepRunAlarmsRunsAbortedE4C27F06",
+    "SweepRunAlarmsRunsFailed394C13DB",
+    "SweepRunAlarmsRunsTimedOut44EDEA28",
     "SweepScheduleE6028B01",
     "SweepScheduleRole360ECEA1",
     "SweepScheduleRoleDefaultPolicyE50AEE29",

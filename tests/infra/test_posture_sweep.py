@@ -165,7 +165,33 @@ def test_the_sweep_has_error_and_throttle_alarms(sweep_stack: Synthesized) -> No
         if "SweepGuard" in a["Properties"]["AlarmName"]
     )
 
-    assert names == ["AmiGuard-SweepGuard-Errors", "AmiGuard-SweepGuard-Throttles"]
+    assert names == [
+        "AmiGuard-SweepGuard-Errors",
+        "AmiGuard-SweepGuard-RunsAborted",
+        "AmiGuard-SweepGuard-RunsFailed",
+        "AmiGuard-SweepGuard-RunsTimedOut",
+        "AmiGuard-SweepGuard-Throttles",
+    ]
+
+
+def test_a_run_that_fails_times_out_or_is_stopped_alarms_the_health_topic(sweep_stack: Synthesized) -> None:
+    """The function's alarms cannot see a run that never reached it (the plan's bucket or the machine's role broken)."""
+    runs = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in sweep_stack.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"].startswith("AmiGuard-SweepGuard-Runs")
+    }
+
+    assert {name: (p["Namespace"], p["MetricName"]) for name, p in runs.items()} == {
+        "AmiGuard-SweepGuard-RunsFailed": ("AWS/States", "ExecutionsFailed"),
+        "AmiGuard-SweepGuard-RunsTimedOut": ("AWS/States", "ExecutionsTimedOut"),
+        "AmiGuard-SweepGuard-RunsAborted": ("AWS/States", "ExecutionsAborted"),
+    }
+    for alarm in runs.values():
+        assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": STATE_MACHINE}}]
+        assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Statistic"]) == (1, 1, "Sum")
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == [{"Ref": "HealthTopic252048D3"}]
 
 
 # --- the state machine -------------------------------------------------------------------------------------------
