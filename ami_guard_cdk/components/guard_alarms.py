@@ -3,6 +3,8 @@ posture sweep's runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -82,7 +84,7 @@ class SweepRunAlarms(Construct):
 
 def _alarms(
     scope: Construct,
-    watched: dict[str, tuple[cloudwatch.IMetric, str]],
+    watched: Mapping[str, tuple[cloudwatch.IMetric, str]],
     topic: sns.ITopic,
     name_prefix: str,
 ) -> list[cloudwatch.Alarm]:
