@@ -21,6 +21,7 @@ from ami_guard.config import Policy, to_environment
 from ami_guard.rules.catalog import routes
 from stacks.components.alert_path_watch import AlertPathWatch
 from stacks.components.alert_topic import AlertTopic
+from stacks.components.finding_outputs import FindingOutputs
 from stacks.components.guard_alarms import GuardAlarms
 from stacks.components.guard_function import GuardFunction
 from stacks.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
@@ -101,6 +102,8 @@ class GuardCore:
             key_description="AMI Guard health topic encryption",
         )
         idempotency = IdempotencyTable(stack, "Idempotency")
+        # Finding events on the bus (always), Security Hub and the chat topic (with their keys).
+        finding_outputs = FindingOutputs(stack, policy=policy, bus=guard_bus)
         common_environment = {
             **to_environment(policy),
             **environment,
@@ -201,7 +204,7 @@ class GuardCore:
                 contract.ENV_WATCH_TRAILS: "true",
             },
         }
-        for additions in (sweep_watch, tamper_watch.watched):
+        for additions in (sweep_watch, tamper_watch.watched, finding_outputs.watched):
             for key, added in additions.items():
                 watch["TamperGuard"][key] = ",".join(filter(None, (watch["TamperGuard"].get(key), *added)))
         for guard_name, variables in watch.items():
@@ -263,6 +266,7 @@ class GuardCore:
             )
 
         grant_access({**guards, **({SWEEP: self.sweep} if self.sweep is not None else {})})
+        finding_outputs.connect([*guards.values(), *([self.sweep] if self.sweep is not None else [])])
 
         AlertPathWatch(
             stack,
@@ -296,6 +300,7 @@ class GuardCore:
         self.alerts = alerts
         self.health = health
         self.idempotency = idempotency
+        self.finding_outputs = finding_outputs
 
     def add_outputs(self) -> None:
         """The topics, the table and each function's name, for operators and the demo."""
@@ -304,6 +309,7 @@ class GuardCore:
         CfnOutput(self.stack, "IdempotencyTableName", value=self.idempotency.table.table_name)
         for name, guard in self.guards.items():
             CfnOutput(self.stack, f"{name}FunctionName", value=guard.function.function_name)
+        self.finding_outputs.add_outputs(self.stack)
         if self.sweep is not None and self.posture_sweep is not None:
             CfnOutput(self.stack, f"{SWEEP}FunctionName", value=self.sweep.function.function_name)
             CfnOutput(self.stack, "SweepStateMachineArn", value=self.posture_sweep.state_machine.state_machine_arn)

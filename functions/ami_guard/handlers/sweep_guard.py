@@ -80,11 +80,11 @@ def _sweep(settings: Settings, account: str, region: str, run: str, scopes: Any)
         Ec2Actions,
         Ec2Lookups,
         InstanceTypeCatalog,
-        SnsPublisher,
         client_factory,
         sweep_client_config,
     )
     from ami_guard.aws_findings import DynamoFindingStore
+    from ami_guard.aws_outputs import alert_publisher
     from ami_guard.sweep.collect import RegionFailed
     from ami_guard.sweep.observation import observation
     from ami_guard.sweep.run import sweep_region
@@ -109,7 +109,7 @@ def _sweep(settings: Settings, account: str, region: str, run: str, scopes: Any)
             region,
             policy,
             store,
-            SnsPublisher(hub, settings.topic_arn),
+            alert_publisher(settings, hub, None if scopes is None else lambda a: scopes.member_clients(a, None)),
             run_id=run,
             now=now,
             concurrency=concurrency,
