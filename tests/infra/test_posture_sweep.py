@@ -102,6 +102,20 @@ def test_the_sweep_function_has_the_guards_environment_and_its_concurrency(sweep
         "AMI_GUARD_TOPIC_ARN": {"Ref": "AlertsTopicCF7C81C9"},
         "AMI_GUARD_IDEMPOTENCY_TABLE": {"Ref": TABLE},
         "AMI_GUARD_SWEEP_CONCURRENCY": "8",
+        "AMI_GUARD_FINDINGS_BUS": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":events:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    ":event-bus/default",
+                ],
+            ]
+        },
         "POWERTOOLS_SERVICE_NAME": "ami-guard",
         "POWERTOOLS_METRICS_NAMESPACE": "AmiGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -150,6 +164,12 @@ def test_the_sweep_role_holds_exactly_its_reads_its_tag_restore_its_publish_and_
         (frozenset({"kms:GenerateDataKey", "kms:Decrypt"}), frozenset({"${AlertsKey9E1197AF.Arn}"}), ""),
         (frozenset({"dynamodb:PutItem", "dynamodb:UpdateItem"}), frozenset({f"${{{TABLE}.Arn}}"}), ""),
         (frozenset({"dynamodb:Query"}), frozenset({f"${{{TABLE}.Arn}}/index/scope-index"}), ""),
+        # its findings as events on the account's default bus (docs/integrations.md)
+        (
+            frozenset({"events:PutEvents"}),
+            frozenset({"arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}),
+            "",
+        ),
     }
 
 
