@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = all(r.ok for r in results)
         log(report.RULE)
         log(report.summary_table(results))
+        if getattr(session, "outputs", None) is not None:
+            log(report.RULE)
+            log(session.outputs.report())
         if not args.organization and session.world is not None:
             ok = _sweep_twice(session, log) and ok
         log("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in session.seconds.items()))
