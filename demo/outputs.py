@@ -39,15 +39,16 @@ class Outputs:
     regions: tuple[str, ...]
     queues: dict[tuple[str, str], str] = field(default_factory=dict)
     """(region, rule) -> the URL of the queue behind the rule."""
-    chat_queue: tuple[str, str] | None = None
-    """(region, URL) of the queue subscribed to the chat topic, when the deployment has one."""
+    chat_queues: list[tuple[str, str]] = field(default_factory=list)
+    """(region, URL) of the queue subscribed to each region's chat topic, when the deployment has them."""
     received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """rule -> every event its queues received so far (read by `events`)."""
     cards: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def prepare(cls, emulator: Emulator, regions: Sequence[str]) -> Outputs:
-        """Security Hub enabled and the user's rules made in each region (with the harness's key)."""
+        """Security Hub enabled, the user's rules and a queue on the chat topic made in each region (with the harness's
+        key): each region's functions import, put and publish in their own region."""
         outputs = cls(emulator, tuple(regions))
         for region in regions:
             emulator.client("securityhub", region).enable_security_hub(EnableDefaultStandards=False)
@@ -57,16 +58,16 @@ class Outputs:
                 events.put_rule(Name=rule, EventPattern=json.dumps(pattern), State="ENABLED")
                 events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": outputs._arn(region, url)}])
                 outputs.queues[(region, rule)] = url
-        chat = _chat_topic(emulator, regions[0])
-        if chat is not None:
-            url = outputs._queue(regions[0], CHAT_QUEUE)
-            emulator.client("sns", regions[0]).subscribe(
-                TopicArn=chat,
-                Protocol="sqs",
-                Endpoint=outputs._arn(regions[0], url),
-                Attributes={"RawMessageDelivery": "true"},
-            )
-            outputs.chat_queue = (regions[0], url)
+            chat = _chat_topic(emulator, region)
+            if chat is not None:
+                url = outputs._queue(region, f"{CHAT_QUEUE}-{region}")
+                emulator.client("sns", region).subscribe(
+                    TopicArn=chat,
+                    Protocol="sqs",
+                    Endpoint=outputs._arn(region, url),
+                    Attributes={"RawMessageDelivery": "true"},
+                )
+                outputs.chat_queues.append((region, url))
         return outputs
 
     def _queue(self, region: str, name: str) -> str:
@@ -96,8 +97,8 @@ class Outputs:
         return list(seen)
 
     def chat_cards(self) -> list[dict[str, Any]]:
-        if self.chat_queue is not None:
-            self.cards.extend(self._drain(*self.chat_queue))
+        for region, url in self.chat_queues:
+            self.cards.extend(self._drain(region, url))
         return list(self.cards)
 
     def findings(self) -> list[dict[str, Any]]:
@@ -133,7 +134,7 @@ class Outputs:
             + (", ".join(critical_rules) or "none")
         )
         cards = self.chat_cards()
-        if self.chat_queue is not None:
+        if self.chat_queues:
             threads = {card.get("metadata", {}).get("threadId") for card in cards}
             lines.append(f"Chat topic: {len(cards)} Amazon Q Developer custom notifications in {len(threads)} threads")
         return "\n".join(lines)

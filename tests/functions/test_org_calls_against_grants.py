@@ -81,6 +81,8 @@ CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
 # The posture sweep on: the hub's sweep plans over the organization and sweeps a member through its access role
 # (copyTags on: it restores a copy's tags there too).
 CONFIGURATIONS["sweep-copyTags_on"] = {"copyTags": True, "sweepSchedule": "rate(1 day)"}
+# Security Hub on: every hub guard that alerts imports its findings through the member's access role.
+CONFIGURATIONS["securityHub_on"] = {"copyTags": True, "sweepSchedule": "rate(1 day)", "securityHub": True}
 SWEEP = "ami_guard.handlers.sweep_guard.lambda_handler"
 SWEEP_RUN = "sweep-run-1"
 FUNCTIONS = ["AmiGuard-ImageGuard", "AmiGuard-LaunchGuard", "AmiGuard-PermissionGuard", "AmiGuard-TamperGuard"]
@@ -260,11 +262,21 @@ def deploy(guarded: Organization, configuration: str, outdir: Path) -> Deployed:
     synthesized = synthesize_organization(block, outdir)
     hub = synthesized.hub.template.to_json()
     table = boto3.client("dynamodb", region_name=r.REGION).describe_table(TableName=TABLE)["Table"]["TableArn"]
+    # the hub bus, as the hub stack makes it: the hub's guards put their finding events there
+    events = boto3.client("events", region_name=r.REGION)
+    if not events.list_event_buses(NamePrefix=contract.hub_bus_name("AmiGuard"))["EventBuses"]:
+        events.create_event_bus(Name=contract.hub_bus_name("AmiGuard"))
     resolve = Resolver(
         hub["Resources"],
         {"Partition": PARTITION, "Region": r.REGION, "AccountId": guarded.hub},
         refs={"AWS::SNS::Topic": guarded.topic_arn, "AWS::DynamoDB::Table": TABLE},
-        attributes={("AWS::DynamoDB::Table", "Arn"): table},
+        attributes={
+            ("AWS::DynamoDB::Table", "Arn"): table,
+            # the hub bus, where the hub's guards put their finding events
+            ("AWS::Events::EventBus", "Arn"): (
+                f"arn:{PARTITION}:events:{r.REGION}:{guarded.hub}:event-bus/{contract.hub_bus_name('AmiGuard')}"
+            ),
+        },
     )
     functions = list(deployed_functions(hub, resolve))
     return Deployed(
