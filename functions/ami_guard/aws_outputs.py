@@ -3,13 +3,16 @@
 their output is on.
 
 Nothing lost: the alert topic comes first and its failure fails the publish as before (the event is retried, then
-kept in the failed-events queue). Each other output is then tried, every one of them even when one fails; a failure
-(a refused call, a PutEvents entry EventBridge did not take, a finding Security Hub did not import) is logged with
-the alert's rule and key and raised as `OutputFailed` once all were tried. The alert is out by then: the invocation
-fails so that Lambda's retry (then the failed-events queue) delivers the finding to the output that missed it, and a
-retry publishes the alert again on every output. Security Hub takes the repeat as an update of the same finding (its
-Id is stable); the topic and the bus carry it twice (EventBridge's PutEvents is not idempotent: a consumer that must
-see each finding once keys on the detail's `event.id` and `rule_id`).
+kept in the failed-events queue). Each other output is then tried, every one of them even when one fails. A failure
+is never silent: it is logged (`Output failed`, with the output, the rule, the event id and the alert's message id)
+and counted (metric `OutputFailures`, dimension `output`). A failure a retry may cure (throttling, a 5xx, an entry or
+a finding refused for one of those, after botocore's own retries) is then raised as `OutputFailed` once all outputs
+were tried: the invocation fails so that Lambda's retry (then the failed-events queue) delivers the finding to the
+output that missed it, and a retry publishes the alert again on every output. Security Hub takes the repeat as an
+update of the same finding (its Id is stable); the topic and the bus carry it twice (EventBridge's PutEvents is not
+idempotent: a consumer that must see each finding once keys on the detail's `event_id` and `rule_id`). A refusal
+no retry cures (access denied, Security Hub not enabled in the account, a finding refused as invalid, an alert that
+names no account) is logged and counted only: retrying would repeat the alert on every output to the same refusal.
 """
 
 from __future__ import annotations
@@ -37,6 +40,20 @@ class AlertPublisher(Protocol):
     def publish(self, alert: Alert) -> str: ...
 
 
+class OutputRefused(Exception):
+    """The output refused the alert for a reason no retry cures: logged and counted, not raised."""
+
+
+RETRYABLE_ENTRY_ERRORS = frozenset(
+    {"ThrottlingException", "InternalFailure", "InternalException", "ServiceUnavailable", "LimitExceededException"}
+)
+"""Error codes of a PutEvents entry or an imported finding that a retry may cure."""
+
+
+def _refused_or_retry(code: Any, reason: str) -> Exception:
+    return RuntimeError(reason) if code in RETRYABLE_ENTRY_ERRORS else OutputRefused(reason)
+
+
 class OutputFailed(Exception):
     """The alert went out on the alert topic (`message_id`), but not on every other output (`failures`)."""
 
@@ -62,22 +79,58 @@ class Outputs:
             try:
                 output.send(alert)
             except Exception as exc:
+                retry = not isinstance(exc, OutputRefused) and _may_cure(exc)
                 reason = f"{type(exc).__name__}: {exc}"[:500]
-                failures.append((output.name, reason))
-                if self._log is not None:
-                    self._log(
-                        "Output failed",
-                        {
-                            "output": output.name,
-                            "rule_id": alert.document.get("rule_id"),
-                            "event_id": alert.document.get("event_id"),
-                            "message_id": message_id,
-                            "reason": reason,
-                        },
-                    )
+                if retry:
+                    failures.append((output.name, reason))
+                self._failed(output.name, alert, message_id, reason, retry)
         if failures:
             raise OutputFailed(message_id, failures)
         return message_id
+
+    def _failed(self, output: str, alert: Alert, message_id: str, reason: str, retry: bool) -> None:
+        extra = {
+            "output": output,
+            "rule_id": alert.document.get("rule_id"),
+            "event_id": alert.document.get("event_id"),
+            "message_id": message_id,
+            "reason": reason,
+            "retried": retry,
+        }
+        (self._log or _log_error)("Output failed", extra)
+        _count_failure(output)
+
+
+def _may_cure(exc: Exception) -> bool:
+    """Whether a retry may cure a failed call: botocore's errors are judged as the tagging path judges them."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        from ami_guard.aws import _not_retryable
+
+        return _not_retryable(exc) is None
+    from ami_guard.asff import NotImportable
+
+    return not isinstance(exc, NotImportable)
+
+
+def _log_error(message: str, extra: dict[str, Any]) -> None:
+    from aws_lambda_powertools import Logger
+
+    from ami_guard import contract
+
+    Logger(service=contract.POWERTOOLS_SERVICE_NAME).error(message, extra=extra)
+
+
+def _count_failure(output: str) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    from ami_guard import contract
+
+    with single_metric(
+        name="OutputFailures", unit=MetricUnit.Count, value=1, namespace=contract.METRICS_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="output", value=output)
 
 
 class FindingEvents:
@@ -96,8 +149,9 @@ class FindingEvents:
         response = self._clients("events", self._region).put_events(Entries=[entry(alert.document, self._bus)])
         if response.get("FailedEntryCount"):
             failed = (response.get("Entries") or [{}])[0]
-            raise RuntimeError(
-                f"PutEvents did not take the finding event: {failed.get('ErrorCode')}: {failed.get('ErrorMessage')}"
+            raise _refused_or_retry(
+                failed.get("ErrorCode"),
+                f"PutEvents did not take the finding event: {failed.get('ErrorCode')}: {failed.get('ErrorMessage')}",
             )
 
 
@@ -140,9 +194,10 @@ class SecurityHubImporter:
         failed = response.get("FailedFindings") or []
         if failed or response.get("SuccessCount", 1) < 1:
             first = failed[0] if failed else {}
-            raise RuntimeError(
+            raise _refused_or_retry(
+                first.get("ErrorCode"),
                 f"Security Hub did not import finding {finding['Id']}: "
-                f"{first.get('ErrorCode')}: {first.get('ErrorMessage')}"
+                f"{first.get('ErrorCode')}: {first.get('ErrorMessage')}",
             )
 
 

@@ -9,12 +9,21 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from ami_guard import alerts, contract
 from ami_guard.aws import client_factory
-from ami_guard.aws_outputs import ChatPublisher, FindingEvents, OutputFailed, Outputs, alert_publisher
+from ami_guard.aws_outputs import (
+    ChatPublisher,
+    FindingEvents,
+    OutputFailed,
+    OutputRefused,
+    Outputs,
+    SecurityHubImporter,
+    alert_publisher,
+)
 from ami_guard.config import parse_policy
 from ami_guard.events import Envelope, parse_call
 from ami_guard.findings import Finding, Resource, Severity
@@ -150,12 +159,13 @@ def test_without_security_hub_and_chat_only_the_topic_and_the_bus_are_used(emula
 class Refusing:
     name = "securityhub"
 
-    def __init__(self) -> None:
+    def __init__(self, error: Exception | None = None) -> None:
         self.sent: list[alerts.Alert] = []
+        self.error = error or RuntimeError("Security Hub did not import finding x: InternalException: try again")
 
     def send(self, sent: alerts.Alert) -> None:
         self.sent.append(sent)
-        raise RuntimeError("Security Hub did not import finding x: InvalidInput: bad")
+        raise self.error
 
 
 def test_a_failed_output_fails_the_publish_after_the_topic_and_every_other_output(emulated: Emulated) -> None:
@@ -178,9 +188,51 @@ def test_a_failed_output_fails_the_publish_after_the_topic_and_every_other_outpu
     assert len(emulated.received(emulated.rules["critical"])) == 1
     assert len(emulated.received(emulated.chat)) == 1
     assert failed.value.failures == (
-        ("securityhub", "RuntimeError: Security Hub did not import finding x: InvalidInput: bad"),
+        ("securityhub", "RuntimeError: Security Hub did not import finding x: InternalException: try again"),
     )
     assert logged[0][0] == "Output failed" and logged[0][1]["message_id"] == failed.value.message_id
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OutputRefused("Security Hub did not import finding x: InvalidInput: Title too long"),
+        ClientError({"Error": {"Code": "InvalidAccessException", "Message": "not subscribed"}}, "BatchImportFindings"),
+        ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "BatchImportFindings"),
+    ],
+    ids=["invalid-finding", "security-hub-not-enabled", "access-denied"],
+)
+def test_a_refusal_no_retry_cures_is_logged_and_counted_not_raised(
+    emulated: Emulated, error: Exception, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an output that refuses for good
+    logged: list[tuple[str, dict[str, Any]]] = []
+    publisher = Outputs(
+        alert_publisher(emulated.settings(), client_factory()).topic,
+        [Refusing(error)],
+        log=lambda message, extra: logged.append((message, extra)),
+    )
+
+    # When an alert is published, then it is out on the topic, the refusal logged and counted, the publish not failed
+    message_id = publisher.publish(alert())
+
+    assert len(emulated.received(emulated.alerts)) == 1
+    assert [(m, e["output"], e["retried"], e["message_id"]) for m, e in logged] == [
+        ("Output failed", "securityhub", False, message_id)
+    ]
+    (metric,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "OutputFailures" in x]
+    assert metric["output"] == "securityhub" and metric["OutputFailures"] == [1.0]
+
+
+def test_without_a_log_the_failure_is_logged_as_an_error(
+    emulated: Emulated, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher = Outputs(alert_publisher(emulated.settings(), client_factory()).topic, [Refusing(OutputRefused("no"))])
+
+    publisher.publish(alert())
+
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"Output failed"' in x]
+    assert line["level"] == "ERROR" and line["output"] == "securityhub" and line["reason"] == "OutputRefused: no"
 
 
 def test_a_failed_alert_topic_sends_nothing_anywhere(emulated: Emulated) -> None:
@@ -195,23 +247,26 @@ def test_a_failed_alert_topic_sends_nothing_anywhere(emulated: Emulated) -> None
     assert refusing.sent == []
 
 
-def test_an_entry_eventbridge_did_not_take_is_a_failure() -> None:
+@pytest.mark.parametrize(
+    ("code", "raised"),
+    [
+        ("ThrottlingException", RuntimeError),
+        ("InternalFailure", RuntimeError),
+        ("AccessDeniedException", OutputRefused),
+    ],
+)
+def test_an_entry_eventbridge_did_not_take_is_a_failure(code: str, raised: type[Exception]) -> None:
     # Given EventBridge answering with one failed entry
     client = boto3.client("events", region_name=r.REGION)
     stub = Stubber(client)
-    stub.add_response(
-        "put_events",
-        {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"}]},
-    )
+    stub.add_response("put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": code, "ErrorMessage": "m"}]})
 
-    # When the finding event is put
-    with stub, pytest.raises(RuntimeError, match="ThrottlingException: slow down"):
+    # When the finding event is put, then it fails: to be retried, or refused for good
+    with stub, pytest.raises(raised, match=f"PutEvents did not take the finding event: {code}: m"):
         FindingEvents(lambda service, region: client, BUS).send(alert())
 
 
 def test_a_finding_security_hub_did_not_import_is_a_failure() -> None:
-    from ami_guard.aws_outputs import SecurityHubImporter
-
     client = boto3.client("securityhub", region_name=r.REGION)
     stub = Stubber(client)
     stub.add_response(
@@ -224,7 +279,7 @@ def test_a_finding_security_hub_did_not_import_is_a_failure() -> None:
     )
     importer = SecurityHubImporter(lambda account: lambda service, region: client, lambda a: r.REGION, None)
 
-    with stub, pytest.raises(RuntimeError, match="InvalidInput: Title too long"):
+    with stub, pytest.raises(OutputRefused, match="InvalidInput: Title too long"):
         importer.send(alert())
 
 
