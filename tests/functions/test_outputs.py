@@ -4,6 +4,7 @@ chat topic), and nothing lost when an output fails: the alert topic first, every
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -224,15 +225,24 @@ def test_a_refusal_no_retry_cures_is_logged_and_counted_not_raised(
     assert metric["output"] == "securityhub" and metric["OutputFailures"] == [1.0]
 
 
-def test_without_a_log_the_failure_is_logged_as_an_error(
-    emulated: Emulated, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_without_a_log_the_failure_is_logged_as_an_error(emulated: Emulated) -> None:
+    # Given the guard's logger (Powertools, service ami-guard) watched by a handler of the test's own
+    records: list[logging.LogRecord] = []
+    watcher = logging.Handler()
+    watcher.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger(contract.POWERTOOLS_SERVICE_NAME).addHandler(watcher)
     publisher = Outputs(alert_publisher(emulated.settings(), client_factory()).topic, [Refusing(OutputRefused("no"))])
 
-    publisher.publish(alert())
+    # When an output refuses
+    try:
+        publisher.publish(alert())
+    finally:
+        logging.getLogger(contract.POWERTOOLS_SERVICE_NAME).removeHandler(watcher)
 
-    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"Output failed"' in x]
-    assert line["level"] == "ERROR" and line["output"] == "securityhub" and line["reason"] == "OutputRefused: no"
+    # Then the refusal is logged at ERROR with what it was about
+    (record,) = [x for x in records if x.getMessage() == "Output failed"]
+    assert record.levelname == "ERROR"
+    assert (record.output, record.reason, record.retried) == ("securityhub", "OutputRefused: no", False)  # type: ignore[attr-defined]
 
 
 def test_a_failed_alert_topic_sends_nothing_anywhere(emulated: Emulated) -> None:
