@@ -79,6 +79,9 @@ class AmiGuard(Construct):
         trust_own_organization: Annotated[bool | None, ConfigKey("trustOwnOrganization")] = None,
         trusted_image_owners: Annotated[Sequence[str], ConfigKey("trustedImageOwners")] = (),
         sweep_schedule: Annotated[str | None, ConfigKey("sweepSchedule", none_is_null=True)] = DEFAULT_SWEEP_SCHEDULE,
+        security_hub: Annotated[bool, ConfigKey("securityHub")] = False,
+        chat: Annotated[bool, ConfigKey("chat")] = False,
+        documentation_url: Annotated[str | None, ConfigKey("documentationUrl")] = None,
     ) -> None:
         """`trust_own_organization` None: true with an organization, false without (the configuration's default).
         `sweep_schedule` None: no posture sweep is deployed."""

@@ -23,6 +23,7 @@ from ami_guard.config import Policy, to_environment
 from ami_guard.rules.catalog import routes
 from ami_guard_cdk.components.alert_path_watch import AlertPathWatch
 from ami_guard_cdk.components.alert_topic import AlertTopic
+from ami_guard_cdk.components.finding_outputs import FindingOutputs
 from ami_guard_cdk.components.guard_alarms import GuardAlarms, SweepRunAlarms
 from ami_guard_cdk.components.guard_function import GuardFunction
 from ami_guard_cdk.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
@@ -104,6 +105,8 @@ class GuardCore:
             key_description="AMI Guard health topic encryption",
         )
         idempotency = IdempotencyTable(scope, "Idempotency")
+        # Finding events on the bus (always), Security Hub and the chat topic (with their keys).
+        finding_outputs = FindingOutputs(scope, policy=policy, bus=guard_bus)
         common_environment = {
             **to_environment(policy),
             **environment,
@@ -204,7 +207,7 @@ class GuardCore:
                 contract.ENV_WATCH_TRAILS: "true",
             },
         }
-        for additions in (sweep_watch, tamper_watch.watched):
+        for additions in (sweep_watch, tamper_watch.watched, finding_outputs.watched):
             for key, added in additions.items():
                 watch["TamperGuard"][key] = ",".join(filter(None, (watch["TamperGuard"].get(key), *added)))
         for guard_name, variables in watch.items():
@@ -266,6 +269,7 @@ class GuardCore:
             )
 
         grant_access({**guards, **({SWEEP: self.sweep} if self.sweep is not None else {})})
+        finding_outputs.connect([*guards.values(), *([self.sweep] if self.sweep is not None else [])])
 
         AlertPathWatch(
             scope,
@@ -307,6 +311,7 @@ class GuardCore:
         self.alerts = alerts
         self.health = health
         self.idempotency = idempotency
+        self.finding_outputs = finding_outputs
 
     def add_outputs(self) -> None:
         """The topics, the table and each function's name, for operators and the demo."""
@@ -315,6 +320,7 @@ class GuardCore:
         CfnOutput(self.scope, "IdempotencyTableName", value=self.idempotency.table.table_name)
         for name, guard in self.guards.items():
             CfnOutput(self.scope, f"{name}FunctionName", value=guard.function.function_name)
+        self.finding_outputs.add_outputs(self.scope)
         if self.sweep is not None and self.posture_sweep is not None:
             CfnOutput(self.scope, f"{SWEEP}FunctionName", value=self.sweep.function.function_name)
             CfnOutput(self.scope, "SweepStateMachineArn", value=self.posture_sweep.state_machine.state_machine_arn)

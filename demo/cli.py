@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(report.summary_table(results))
         if not args.organization and session.world is not None:
             ok = _sweep_twice(session, log) and ok
+        if getattr(session, "outputs", None) is not None:  # after the sweep: its resolved notices update the findings
+            log(report.RULE)
+            log(session.outputs.report())
         log("Timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in session.seconds.items()))
         if args.json:
             print(json.dumps(_document(session, results, unmodelled), indent=2, default=str))

@@ -17,6 +17,7 @@ from demo.deploy import Deployment, demo_config, deploy
 from demo.emulator import Emulator
 from demo.events_endpoint import EventsEndpoint
 from demo.inbox import Inbox
+from demo.outputs import Outputs
 from demo.runner import EventRunner
 from demo.scenario import StepResult, World
 
@@ -31,6 +32,9 @@ def config_for(*, remediate: bool) -> dict[str, Any]:
             "trustedImageOwners": list(scenario.TRUSTED_IMAGE_OWNERS),
             "minSeverity": "LOW",
             "remediate": remediate,
+            # the outputs (docs/integrations.md): findings into Security Hub and onto a chat topic as well
+            "securityHub": True,
+            "chat": True,
         }
     )
 
@@ -117,6 +121,7 @@ class DemoSession(Session):
         self.endpoint: EventsEndpoint | None = None
         self.inbox: Inbox | None = None
         self.world: World | None = None
+        self.outputs: Outputs | None = None
         self.keep_work_dir = False
 
     def start(self) -> None:
@@ -136,6 +141,8 @@ class DemoSession(Session):
                 "(same actions, any resource, no conditions); a call whose action its role does not grant fails "
                 "the step"
             )
+        # Security Hub enabled, the user's own rules on the default bus (with the harness's key, as a user would)
+        self.outputs = Outputs.prepare(self.emulator, self.regions)
         self.runner = EventRunner(self.emulator, work_dir=self.work_dir)
         self.endpoint = EventsEndpoint(self.runner)
         self.endpoint.start()

@@ -28,6 +28,8 @@ IAM_PREFIX = {
     "sts": "sts",
     "organizations": "organizations",
     "s3": "s3",  # the sweep's plan: PutObject (an object call, named after its operation)
+    "events": "events",
+    "securityhub": "securityhub",
 }
 
 LAMBDA_USES = "Lambda itself, not our code"
@@ -248,6 +250,15 @@ def requests(
         arns = [params["RoleArn"]]
     elif action == "sns:Publish":
         arns = [params["TopicArn"]]
+    elif action == "events:PutEvents":
+        # authorized on each entry's bus (a bus named without its ARN is the caller's, in the client's region)
+        buses = {entry.get("EventBusName") or "default" for entry in params["Entries"]}
+        arns = [
+            b if b.startswith("arn:") else f"arn:{partition}:events:{region}:{account}:event-bus/{b}" for b in buses
+        ]
+    elif action == "securityhub:BatchImportFindings":
+        # authorized on the product each finding is imported for (Service Authorization Reference: `product`)
+        arns = sorted({finding["ProductArn"] for finding in params["Findings"]})
     elif action in IDEMPOTENCY_ITEM_ACTIONS:
         arns = [f"arn:{partition}:dynamodb:{region}:{account}:table/{params['TableName']}"]
     elif action == "dynamodb:Query":

@@ -43,7 +43,8 @@ class Grants(NamedTuple):
 
 
 def ec2_grants(policy: Policy, stack: Stack) -> dict[str, Grants]:
-    """Guard name -> its EC2 statements in `stack`'s partition, region and account (no entry: no EC2 call)."""
+    """Guard name -> its EC2 statements in `stack`'s partition, region and account (no entry: no EC2 call), and with
+    securityHub its Security Hub import (`_grant_security_hub_import`)."""
     images_here = f"arn:{stack.partition}:ec2:{stack.region}::image/*"
     snapshots_here = f"arn:{stack.partition}:ec2:{stack.region}::snapshot/*"
     images_anywhere = f"arn:{stack.partition}:ec2:*::image/*"
@@ -127,7 +128,33 @@ def ec2_grants(policy: Policy, stack: Stack) -> dict[str, Grants]:
                 }
             )
         grants["SweepGuard"] = Grants(statements=tuple(sweep_statements), wildcards=sweep_wildcards)
+    if policy.security_hub:
+        _grant_security_hub_import(grants, policy, stack)
     return grants
+
+
+ALERTING = ("PermissionGuard", "LaunchGuard", "ImageGuard", "TamperGuard")
+"""Every guard that alerts (and the sweep, when deployed): with securityHub, each imports its findings."""
+
+
+def security_hub_product_arn(stack: Stack) -> str:
+    """The account's default Security Hub product in the stack's region: the only ARN BatchImportFindings is granted
+    on (the findings an account imports about itself)."""
+    return f"arn:{stack.partition}:securityhub:{stack.region}:{stack.account}:product/{stack.account}/default"
+
+
+def _grant_security_hub_import(grants: dict[str, Grants], policy: Policy, stack: Stack) -> None:
+    """securityhub:BatchImportFindings on the account's own default product, for each guard that alerts. Standalone,
+    on the guards' roles; in organization mode, on the member role of each account and region (findings are imported
+    by the account they belong to), which then trusts these hub guards."""
+    for guard in (*ALERTING, *(["SweepGuard"] if policy.sweep_schedule is not None else [])):
+        statement = iam.PolicyStatement(
+            sid="ImportFindings",
+            actions=["securityhub:BatchImportFindings"],
+            resources=[security_hub_product_arn(stack)],
+        )
+        held = grants.get(guard, Grants(statements=(), wildcards={}))
+        grants[guard] = Grants(statements=(*held.statements, statement), wildcards=held.wildcards)
 
 
 SWEEP_READS = (

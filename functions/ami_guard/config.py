@@ -25,6 +25,12 @@ _CONTROL = r"[\x00-\x1f\x7f]"
 _ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
 _OU_ID = r"^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$"
 _REGION = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
+# https, a host name of letters, digits, dots and hyphens, an optional port, a path of URL-safe characters; no query,
+# fragment, credentials or spaces: the findings' SourceUrl is <documentationUrl>/docs/rules.md#<rule id>.
+_DOCUMENTATION_URL = (
+    r"^https://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::\d{1,5})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*$"
+)
+DOCUMENTATION_URL_MAX = 400
 # EventBridge Scheduler: rate(<value> <unit>), the unit singular for 1 and plural otherwise; cron(<six fields>), with
 # each field's documented characters, and `?` in the day-of-month or the day-of-week field.
 _RATE = r"rate\((?:1 (?:minute|hour|day)|(?:[2-9]|[1-9]\d{1,8}) (?:minutes|hours|days))\)"
@@ -47,6 +53,9 @@ KNOWN_KEYS = (
     "trustOwnOrganization",
     "trustedImageOwners",
     "sweepSchedule",
+    "securityHub",
+    "chat",
+    "documentationUrl",
 )
 ORGANIZATION_KEYS = ("organizationId", "hubAccount", "hubRegion", "regions", "organizationalUnits")
 
@@ -85,6 +94,14 @@ class Policy(NamedTuple):
     sweep_schedule: str | None = DEFAULT_SWEEP_SCHEDULE
     """When the deployed posture sweep runs (an EventBridge Scheduler expression); None: no sweep is deployed.
     A deployment setting only: the functions are not given it (to_environment leaves it out)."""
+    security_hub: bool = False
+    """Import every finding into Security Hub (BatchImportFindings, the account's default product)."""
+    chat: bool = False
+    """A second topic receives each alert as an Amazon Q Developer in chat applications custom notification. A
+    deployment setting: the functions are given the topic's ARN, not the flag."""
+    documentation_url: str | None = None
+    """https base URL of this project's documentation: a Security Hub finding's SourceUrl is
+    <documentation_url>/docs/rules.md#<rule id>. None: no SourceUrl."""
 
     def is_trusted_image_owner(self, owner_id: str | None, alias: str | None, account: str | None) -> bool:
         """An AMI owned by the account, a trusted account, or an owner (or alias) in trustedImageOwners."""
@@ -146,6 +163,9 @@ def parse_policy(block: Any) -> Policy:
         trust_own_organization=trust_own,
         trusted_image_owners=frozenset(_strings(block, "trustedImageOwners", _check_image_owner)),
         sweep_schedule=_sweep_schedule(block.get("sweepSchedule", DEFAULT_SWEEP_SCHEDULE)),
+        security_hub=_boolean(block, "securityHub", default=False),
+        chat=_boolean(block, "chat", default=False),
+        documentation_url=_documentation_url(block.get("documentationUrl")),
     )
 
 
@@ -225,6 +245,8 @@ def to_environment(policy: Policy) -> dict[str, str]:
             if policy.organization is not None
             else {}
         ),
+        **({contract.ENV_SECURITY_HUB: "true"} if policy.security_hub else {}),
+        **({contract.ENV_DOCUMENTATION_URL: policy.documentation_url} if policy.documentation_url else {}),
     }
 
 
@@ -267,6 +289,8 @@ def from_environment(env: Mapping[str, str]) -> Policy:
             "copyTags": env.get(contract.ENV_COPY_TAGS, "true"),
             "requiredTags": required_tags,
             "trustedImageOwners": split(contract.ENV_TRUSTED_IMAGE_OWNERS),
+            "securityHub": env.get(contract.ENV_SECURITY_HUB, "false"),
+            "documentationUrl": env.get(contract.ENV_DOCUMENTATION_URL) or None,
             **organization,
         }
     )
@@ -353,6 +377,25 @@ def _sweep_schedule(value: Any) -> str | None:
         "<day-of-month> <month> <day-of-week> <year>) with ? in day-of-month or day-of-week (cron(0 6 * * ? *)); "
         "false (or null) turns the sweep off"
     )
+
+
+def _documentation_url(value: Any) -> str | None:
+    """An https URL without query, fragment or credentials, at most DOCUMENTATION_URL_MAX characters; None or ""
+    for none. A trailing slash is dropped."""
+    if value is None or value == "":
+        return None
+    if (
+        not isinstance(value, str)
+        or len(value) > DOCUMENTATION_URL_MAX
+        or not re.fullmatch(_DOCUMENTATION_URL, value)
+        or "//" in value.removeprefix("https://")
+    ):
+        raise ConfigError(
+            f"documentationUrl: {str(value)[:100]!r} is not an https URL of the documentation "
+            f"(https://<host>[/<path>], no query, fragment or credentials, at most {DOCUMENTATION_URL_MAX} "
+            "characters)"
+        )
+    return value.rstrip("/")
 
 
 def _severity(value: Any) -> Severity:

@@ -38,6 +38,17 @@ ENV_TRUSTED_IMAGE_OWNERS = "AMI_GUARD_TRUSTED_IMAGE_OWNERS"
 ENV_ORGANIZATION = "AMI_GUARD_ORGANIZATION"
 ENV_TRUST_OWN_ORGANIZATION = "AMI_GUARD_TRUST_OWN_ORGANIZATION"
 
+# Where findings go besides the alert topic (docs/integrations.md). Finding events: always, on the default bus of
+# the function's account (organization mode: the hub bus), named by ARN in ENV_FINDINGS_BUS. Security Hub: set only
+# with amiGuard.securityHub. The chat topic: set only with amiGuard.chat. The documentation URL: set only with
+# amiGuard.documentationUrl (the findings' SourceUrl).
+ENV_FINDINGS_BUS = "AMI_GUARD_FINDINGS_BUS"
+ENV_SECURITY_HUB = "AMI_GUARD_SECURITY_HUB"
+ENV_CHAT_TOPIC_ARN = "AMI_GUARD_CHAT_TOPIC_ARN"
+ENV_DOCUMENTATION_URL = "AMI_GUARD_DOCUMENTATION_URL"
+FINDING_EVENT_SOURCE = "ami-guard"
+FINDING_DETAIL_TYPE = "AMI Guard Finding"
+
 # The posture sweep: its findings are "observed" by the sweep, not made by a call; their alert's event names the
 # sweep's run (alert `origin: "sweep"`).
 SWEEP_SOURCE = "ami-guard.sweep"

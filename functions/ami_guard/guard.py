@@ -81,9 +81,9 @@ def build_dependencies(settings: Settings, routes: Routes, *, clock: Callable[[]
         Ec2Actions,
         Ec2Lookups,
         InstanceTypeCatalog,
-        SnsPublisher,
         client_factory,
     )
+    from ami_guard.aws_outputs import alert_publisher
 
     clients = client_factory()
     scope: OrganizationScopes | None = None
@@ -114,7 +114,9 @@ def build_dependencies(settings: Settings, routes: Routes, *, clock: Callable[[]
         policy=settings.policy,
         lookups=lookups,
         actions=actions,
-        publisher=SnsPublisher(clients, settings.topic_arn),
+        publisher=alert_publisher(
+            settings, clients, None if scope is None else functools.partial(scope.member_clients, config=None)
+        ),
         routes=routes,
         watched=settings.watched,
         idempotency_store=idempotency_store,

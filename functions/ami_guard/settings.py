@@ -19,6 +19,10 @@ class Settings(NamedTuple):
     watched: Watched = Watched()
     member_role_prefix: str | None = None
     """Organization mode: the member role to assume is <prefix><region> in the event's account."""
+    findings_bus: str | None = None
+    """The ARN of the bus finding events are put on (None: not deployed with one, as in older stacks)."""
+    chat_topic_arn: str | None = None
+    """The chat topic (amiGuard.chat), None without it."""
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -37,6 +41,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         policy=policy,
         idempotency_table=table,
         member_role_prefix=env.get(contract.ENV_MEMBER_ROLE_PREFIX, "").strip() or None,
+        findings_bus=env.get(contract.ENV_FINDINGS_BUS, "").strip() or None,
+        chat_topic_arn=env.get(contract.ENV_CHAT_TOPIC_ARN, "").strip() or None,
         watched=Watched(
             functions=_names(env.get(contract.ENV_WATCHED_FUNCTIONS, "")),
             rules=_names(env.get(contract.ENV_WATCHED_RULES, "")),

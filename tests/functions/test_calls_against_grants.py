@@ -69,6 +69,8 @@ CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
     for copy_tags in (False, True)
     for tags in ([], ["Owner", "CostCenter"])
 }
+# The outputs on (docs/integrations.md): each alert also imported into Security Hub and published to the chat topic.
+CONFIGURATIONS["securityHub_on-chat_on"] = {"remediate": True, "copyTags": True, "securityHub": True, "chat": True}
 
 
 class EmulatedAccount(Protocol):
@@ -436,6 +438,7 @@ SWEEP_CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
     f"sweep-copyTags_{on(copy_tags)}": {"sweepSchedule": "rate(1 day)", "copyTags": copy_tags}
     for copy_tags in (False, True)
 }
+SWEEP_CONFIGURATIONS["sweep-securityHub_on"] = {"sweepSchedule": "rate(1 day)", "copyTags": True, "securityHub": True}
 SWEEP_RUN = "sweep-run-1"
 SWEEP_BUCKET = "amiguard-sweep-runs"
 

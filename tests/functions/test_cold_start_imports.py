@@ -23,6 +23,7 @@ COMMON = {
     "ami_guard",
     "ami_guard.alerts",
     "ami_guard.aws",
+    "ami_guard.aws_outputs",
     "ami_guard.config",
     "ami_guard.contract",
     "ami_guard.engine",
@@ -146,3 +147,49 @@ def test_an_alert_that_does_not_fit_whole_loads_the_rare_path(tmp_path: Path) ->
     logged = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
     assert [entry["part"] for entry in logged if entry.get("message") == "Full finding"] == [1]
     assert "ami_guard.alerts_oversize" in result["modules"]
+
+
+# The outputs: the bus always (every deployed function is given one), Security Hub and chat only when on. (The
+# Security Hub path itself is not run here: the benchmark's canned answers, bench/answers.py, have no
+# BatchImportFindings; tests/functions/test_outputs.py runs it.) (The
+# Security Hub path itself is not run here: the benchmark's canned answers (bench/answers.py) have no
+# BatchImportFindings; tests/functions/test_outputs.py runs it.)
+BUS = "arn:aws:events:eu-west-1:123456789012:event-bus/default"
+CHAT_TOPIC = "arn:aws:sns:eu-west-1:123456789012:AmiGuard-ChatTopic"
+OUTPUT_MODULES = {"ami_guard.finding_events", "ami_guard.asff", "ami_guard.chat"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "outputs"),
+    [
+        ({contract.ENV_FINDINGS_BUS: BUS}, {"ami_guard.finding_events"}),
+        (
+            {contract.ENV_FINDINGS_BUS: BUS, contract.ENV_CHAT_TOPIC_ARN: CHAT_TOPIC},
+            {"ami_guard.finding_events", "ami_guard.chat"},
+        ),
+    ],
+    ids=["bus-only", "bus-and-chat"],
+)
+def test_the_outputs_modules_are_loaded_only_when_on(extra: dict[str, str], outputs: set[str], tmp_path: Path) -> None:
+    # Given the permission guard's representative event and the environment with the outputs `extra` turns on
+    function = scenarios.PERMISSION
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(function.representative()))
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {"mode": "cold", "code_dir": str(REPO / "functions"), "event": str(event), "handler": function.handler}
+        )
+    )
+    out = tmp_path / "out.json"
+    environment = {**os.environ, **scenarios.environment(), **extra, "PYTHONPATH": str(REPO)}
+
+    # When a fresh interpreter handles it
+    subprocess.run([sys.executable, "-m", "bench.child", str(spec), str(out)], env=environment, check=True, timeout=120)
+    result = json.loads(out.read_text())
+
+    # Then its alert went out and the modules of exactly the outputs that are on were loaded
+    assert result["result"]["published"] == [function.alert]
+    loaded = {name for name in result["modules"] if name == "ami_guard" or name.startswith("ami_guard.")}
+    assert loaded & OUTPUT_MODULES == outputs
+    assert loaded == EXPECTED["permission"] | outputs

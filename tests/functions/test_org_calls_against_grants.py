@@ -81,6 +81,8 @@ CONFIGURATIONS: dict[str, Mapping[str, Any]] = {
 # The posture sweep on: the hub's sweep plans over the organization and sweeps a member through its access role
 # (copyTags on: it restores a copy's tags there too).
 CONFIGURATIONS["sweep-copyTags_on"] = {"copyTags": True, "sweepSchedule": "rate(1 day)"}
+# Security Hub on: every hub guard that alerts imports its findings through the member's access role.
+CONFIGURATIONS["securityHub_on"] = {"copyTags": True, "sweepSchedule": "rate(1 day)", "securityHub": True}
 SWEEP = "ami_guard.handlers.sweep_guard.lambda_handler"
 SWEEP_RUN = "sweep-run-1"
 SWEEP_BUCKET = "amiguard-sweep-runs"
@@ -264,6 +266,10 @@ def deploy(guarded: Organization, configuration: str, outdir: Path) -> Deployed:
     boto3.client("s3", region_name=r.REGION).create_bucket(
         Bucket=SWEEP_BUCKET, CreateBucketConfiguration={"LocationConstraint": r.REGION}
     )
+    # the hub bus, as the hub stack makes it: the hub's guards put their finding events there
+    events = boto3.client("events", region_name=r.REGION)
+    if not events.list_event_buses(NamePrefix=contract.hub_bus_name("AmiGuard"))["EventBuses"]:
+        events.create_event_bus(Name=contract.hub_bus_name("AmiGuard"))
     resolve = Resolver(
         hub["Resources"],
         {"Partition": PARTITION, "Region": r.REGION, "AccountId": guarded.hub},
@@ -271,6 +277,10 @@ def deploy(guarded: Organization, configuration: str, outdir: Path) -> Deployed:
         attributes={
             ("AWS::DynamoDB::Table", "Arn"): table,
             ("AWS::S3::Bucket", "Arn"): f"arn:{PARTITION}:s3:::{SWEEP_BUCKET}",
+            # the hub bus, where the hub's guards put their finding events
+            ("AWS::Events::EventBus", "Arn"): (
+                f"arn:{PARTITION}:events:{r.REGION}:{guarded.hub}:event-bus/{contract.hub_bus_name('AmiGuard')}"
+            ),
         },
     )
     functions = list(deployed_functions(hub, resolve))

@@ -189,6 +189,21 @@ def test_function_environment_carries_the_policy_and_the_topic(default_stack: Sy
         "AMI_GUARD_REQUIRED_TAGS": '["Owner", "CostCenter"]',
         "AMI_GUARD_TOPIC_ARN": {"Ref": default_stack.topic_id()},
         "AMI_GUARD_IDEMPOTENCY_TABLE": {"Ref": default_stack.only("AWS::DynamoDB::Table")},
+        # finding events go to the account's default bus (docs/integrations.md)
+        "AMI_GUARD_FINDINGS_BUS": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":events:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    ":event-bus/default",
+                ],
+            ]
+        },
         **watched(default_stack, handler),
         "POWERTOOLS_SERVICE_NAME": "ami-guard",
         "POWERTOOLS_METRICS_NAMESPACE": "AmiGuard",

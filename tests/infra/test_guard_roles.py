@@ -80,7 +80,8 @@ def failed_events_queue(stack: Synthesized, handler: str) -> str:
 
 def common(stack: Synthesized, handler: str) -> set[Grant]:
     """What every guard needs: its own log group, publishing to the encrypted alert topic, the idempotency
-    records, and sending what it could not handle to its own failed-events queue."""
+    records, sending what it could not handle to its own failed-events queue, and putting its findings as events on
+    the account's default bus."""
     log_group = stack.function(handler)["LoggingConfig"]["LogGroup"]["Ref"]
     return {
         (
@@ -91,6 +92,11 @@ def common(stack: Synthesized, handler: str) -> set[Grant]:
         (frozenset({"sqs:SendMessage"}), frozenset({failed_events_queue(stack, handler)}), ""),
         (frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}), frozenset({f"${{{log_group}.Arn}}"}), ""),
         (frozenset({"sns:Publish"}), frozenset({f"${{{stack.topic_id()}}}"}), ""),
+        (
+            frozenset({"events:PutEvents"}),
+            frozenset({"arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}),
+            "",
+        ),
         (
             frozenset({"kms:GenerateDataKey", "kms:Decrypt"}),
             frozenset({f"${{{stack.key_id()}.Arn}}"}),

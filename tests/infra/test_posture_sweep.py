@@ -105,6 +105,20 @@ def test_the_sweep_function_has_the_guards_environment_and_its_concurrency(sweep
         "AMI_GUARD_IDEMPOTENCY_TABLE": {"Ref": TABLE},
         "AMI_GUARD_SWEEP_CONCURRENCY": "8",
         "AMI_GUARD_SWEEP_BUCKET": {"Ref": BUCKET},
+        "AMI_GUARD_FINDINGS_BUS": {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":events:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    ":event-bus/default",
+                ],
+            ]
+        },
         "POWERTOOLS_SERVICE_NAME": "ami-guard",
         "POWERTOOLS_METRICS_NAMESPACE": "AmiGuard",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -155,6 +169,12 @@ def test_the_sweep_role_holds_exactly_its_reads_its_tag_restore_its_publish_and_
         (frozenset({"dynamodb:Query"}), frozenset({f"${{{TABLE}.Arn}}/index/scope-index"}), ""),
         # the plan of each run, and nothing else in the bucket: no read, no other prefix
         (frozenset({"s3:PutObject"}), frozenset({f"${{{BUCKET}.Arn}}/runs/*"}), ""),
+        # its findings as events on the account's default bus (docs/integrations.md)
+        (
+            frozenset({"events:PutEvents"}),
+            frozenset({"arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}),
+            "",
+        ),
     }
 
 

@@ -255,3 +255,48 @@ def test_the_sweep_schedule_is_a_deployment_setting_the_functions_are_not_given(
     env = to_environment(parse_policy({"sweepSchedule": "rate(6 hours)"}))
     assert env == to_environment(parse_policy({"sweepSchedule": None}))
     assert not [value for value in env.values() if "rate(" in value]
+
+
+def test_security_hub_chat_and_documentation_url_are_off_by_default() -> None:
+    policy = parse_policy({})
+
+    assert (policy.security_hub, policy.chat, policy.documentation_url) == (False, False, None)
+
+
+def test_security_hub_and_the_documentation_url_reach_the_functions_only_when_set() -> None:
+    # Given the keys set, and the same block without them
+    on = parse_policy({"securityHub": True, "chat": True, "documentationUrl": "https://docs.example.com/ami-guard/"})
+    off = parse_policy({"securityHub": False, "chat": False})
+
+    # Then only the set ones are in the environment (chat is the stack's: the functions get its topic's ARN)
+    assert to_environment(on)["AMI_GUARD_SECURITY_HUB"] == "true"
+    assert to_environment(on)["AMI_GUARD_DOCUMENTATION_URL"] == "https://docs.example.com/ami-guard"
+    assert not {k for k in to_environment(off) if k in ("AMI_GUARD_SECURITY_HUB", "AMI_GUARD_DOCUMENTATION_URL")}
+    assert to_environment(off) == to_environment(parse_policy({}))
+    back = from_environment(to_environment(on))
+    assert (back.security_hub, back.documentation_url) == (True, "https://docs.example.com/ami-guard")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://docs.example.com",
+        "https://docs.example.com/?x=1",
+        "https://docs.example.com/#rules",
+        "https://user:pass@docs.example.com",
+        "https://docs.example.com/a b",
+        "https://docs.example.com//evil.example",
+        "javascript:alert(1)",
+        "https://",
+        "https://" + "a" * 400 + ".example.com",
+    ],
+)
+def test_a_documentation_url_that_is_not_plain_https_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"^documentationUrl: .* is not an https URL of the documentation"):
+        parse_policy({"documentationUrl": url})
+
+
+@pytest.mark.parametrize("key", ["securityHub", "chat"])
+def test_the_new_switches_are_booleans(key: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{key}: expected true or false, got 'yes'$"):
+        parse_policy({key: "yes"})
