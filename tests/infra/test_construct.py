@@ -89,6 +89,8 @@ def test_the_block_is_the_configurations_dict_form() -> None:
         },
         "trustedImageOwners": [],
         "sweepSchedule": None,
+        "securityHub": False,
+        "chat": False,
     }
     assert parse_policy(configuration_block(properties)).sweep_schedule is None
 
@@ -102,8 +104,9 @@ def test_the_block_is_the_configurations_dict_form() -> None:
         ORGANIZATION_BLOCK,
         {**ORGANIZATION_BLOCK, "trustOwnOrganization": False, "trustedImageOwners": ["amazon", "123456789012"]},
         {"operationsTopicArn": "arn:aws:sns:eu-west-1:111122223333:ops", "sweepSchedule": None},
+        {"securityHub": True, "chat": True, "documentationUrl": "https://docs.example.com/ami-guard"},
     ],
-    ids=["default", "remediate", "sweep", "organization", "organization-untrusted", "operations-no-sweep"],
+    ids=["default", "remediate", "sweep", "organization", "organization-untrusted", "operations-no-sweep", "outputs"],
 )
 def test_a_policy_becomes_the_properties_that_give_it_back(block: dict[str, Any]) -> None:
     # Given a policy read from a configuration block
