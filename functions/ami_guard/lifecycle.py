@@ -16,6 +16,7 @@ are alerted per event and never recorded.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from ami_guard.findings import Finding, Resource, Severity
@@ -90,8 +91,33 @@ def unseen(open_findings: Mapping[str, OpenFinding], run_id: str, started: str) 
     return tuple(
         record
         for _, record in sorted(open_findings.items())
-        if record.seen_run != run_id and record.first_seen < started
+        if record.seen_run != run_id and opened_before(record.first_seen, started)
     )
+
+
+def opened_before(first_seen: str, started: str) -> bool:
+    """Whether a finding first seen at `first_seen` was open before a run that started at `started` (ISO 8601 UTC,
+    with or without a fraction of a second). A time given to the second (CloudTrail's eventTime) may be anywhere in
+    that second, so it counts as its second's last instant: a finding opened in the second the run started is left
+    for the next run, never resolved by a run that may have read its resource before the change. A finding with no
+    readable time was never stamped: it is not held back."""
+    opened = _instant(first_seen, latest=True)
+    begun = _instant(started, latest=False)
+    if opened is None or begun is None:
+        return begun is not None or first_seen < started
+    return opened < begun
+
+
+def _instant(text: str, *, latest: bool) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    if latest and "." not in text:
+        moment += timedelta(microseconds=999_999)
+    return moment
 
 
 def open_record(key: str, finding: Finding, account: str, region: str, origin: str, when: str) -> OpenFinding:

@@ -524,7 +524,13 @@ def test_the_sweep_function_calls_exactly_what_its_role_grants(
         "results": f"runs/{SWEEP_RUN}/results",
         "targets": 1,
     }
-    assert [(s["status"], s["done"], s["invocations"]) for s in results[1:3]] == [("swept", True, 4)] * 2
+    first, second = results[1:3]
+    assert [(s["status"], s["done"]) for s in (first, second)] == [("swept", True)] * 2
+    # every exposure the first run alerted and the second no longer finds is resolved by the second, however soon
+    # after the first it starts; one step a page, and (under the fake context's margin) one resolved notice a step
+    assert (first["alerted"], first["resolved"]) == (first["findings"], 0)
+    assert second["resolved"] == first["findings"] - second["findings"] > 0
+    assert second["invocations"] == second["pages"] + second["resolved"]
     assert results[-1]["status"] == "refused"
     # (invoked synchronously by its state machine only: no on-failure queue, tests/infra/test_posture_sweep.py)
     found = differences(

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from ami_guard.config import parse_policy
-from ami_guard.lifecycle import OpenFinding, unseen
+from ami_guard.lifecycle import OpenFinding, opened_before, unseen
 from ami_guard.sweep.collect import merged
 from ami_guard.sweep.evaluate import evaluate_region
 from ami_guard.sweep.facts import NOT_READ, AccountSettings, OwnedImage, RegionPosture
@@ -97,3 +99,26 @@ def test_a_run_resolves_what_it_did_not_see_and_was_opened_before_it_started() -
 
     # Then only what the run did not see and that was open before it started
     assert [r.key for r in resolved] == ["gone", "never-stamped"]
+
+
+@pytest.mark.parametrize(
+    ("first_seen", "started", "before"),
+    [
+        # the previous run's own finding, stamped to the millisecond, earlier in the same second as this run's start
+        ("2026-11-30T06:00:00.120Z", "2026-11-30T06:00:00.480Z", True),
+        ("2026-11-30T06:00:00.480Z", "2026-11-30T06:00:00.480Z", False),
+        # an event's eventTime, given to the second: it may be anywhere in that second, so it is not "before" a run
+        # that started within it, only before one that started after it
+        ("2026-11-30T06:00:00Z", "2026-11-30T06:00:00.999Z", False),
+        ("2026-11-30T06:00:00Z", "2026-11-30T06:00:01.000Z", True),
+        ("2026-11-30T05:59:59Z", "2026-11-30T06:00:00Z", True),
+        ("2026-11-30T06:00:00Z", "2026-11-30T06:00:00Z", False),
+        # never stamped (an event without a time): not held back
+        ("", "2026-11-30T06:00:00.000Z", True),
+        ("not a time", "2026-11-30T06:00:00.000Z", True),
+    ],
+)
+def test_opened_before_a_run_reads_a_second_as_any_instant_within_it(
+    first_seen: str, started: str, before: bool
+) -> None:
+    assert opened_before(first_seen, started) is before

@@ -107,18 +107,20 @@ def _sweep(
         Ec2Actions,
         Ec2Lookups,
         InstanceTypeCatalog,
-        SnsPublisher,
         client_factory,
         sweep_client_config,
     )
     from ami_guard.aws_findings import DynamoFindingStore, ProgressRefused
+    from ami_guard.aws_outputs import alert_publisher
     from ami_guard.sweep.collect import RegionFailed
     from ami_guard.sweep.observation import observation
     from ami_guard.sweep.run import sweep_target
 
     concurrency = int(os.environ.get(contract.ENV_SWEEP_CONCURRENCY, "8") or "8")
     hub = client_factory()
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # to the millisecond: a run resolves what was opened before it started (lifecycle.opened_before), and the
+    # previous run's findings must count as such however soon after it this run starts
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     policy = settings.policy
     if scopes is None:
         clients = client_factory(sweep_client_config(concurrency))
@@ -137,7 +139,7 @@ def _sweep(
             region,
             policy,
             store,
-            SnsPublisher(hub, settings.topic_arn),
+            alert_publisher(settings, hub, None if scopes is None else lambda a: scopes.member_clients(a, None)),
             run_id=run,
             now=now,
             cursor=cursor,

@@ -30,7 +30,7 @@ MAX_CALL_KINDS = 16
 MAX_COUNT = 10**12
 MAX_BYTES = 8 * 1024
 """Well above what a cursor holds (a token, 8 counts, at most MAX_CALL_KINDS call counts: under 4 KB)."""
-_STARTED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_STARTED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 _CALL = re.compile(r"[a-z0-9-]{1,32}:[A-Za-z]{1,64}")
 _FIELDS = {"v", "account", "region", "run", "started", "phase", "token", "counts", "calls"}
