@@ -143,3 +143,16 @@ def test_every_rule_has_rows_in_the_rule_tables() -> None:
 
     tabled = _expected_ids(test_rules) | _expected_ids(test_rules_guardrails) | _expected_ids(test_sweep_evaluate)
     assert {rule.id for rule in catalog.all_rules()} - tabled == set()
+
+
+def test_every_rules_security_hub_source_url_lands_on_its_row_of_docs_rules() -> None:
+    from ami_guard.asff import source_url
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
+    rows = {line.split("`")[1]: line for line in page.splitlines() if line.startswith("| <a id=")}
+
+    for rule in catalog.all_rules():
+        url = source_url("https://docs.example.com/ami-guard", rule.id)
+        assert url == f"https://docs.example.com/ami-guard/docs/rules.md#{rule.id}"
+        assert rows[rule.id].startswith(f'| <a id="{rule.id}"></a>`{rule.id}` |')
+    assert sorted(rows) == sorted(rule.id for rule in catalog.all_rules())

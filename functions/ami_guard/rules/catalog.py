@@ -78,14 +78,19 @@ def guard_of(rule_id: str) -> str:
 
 
 def markdown_table() -> str:
-    """docs/rules.md's rule table (a test keeps the two equal: `python -m ami_guard.rules.catalog` prints it)."""
+    """docs/rules.md's rule table (a test keeps the two equal: `python -m ami_guard.rules.catalog` prints it), one
+    row per rule with an anchor named after its id (docs/rules.md#<rule id>)."""
     lines = [
         "| rule_id | severity | raised when | what the guard does | the posture sweep finds it standing |",
         "|---|---|---|---|---|",
     ]
     for rule in all_rules():
         standing = "yes" if rule.sweep is not None else "no"
-        lines.append(f"| `{rule.id}` | {rule.severity.name} | {rule.raised_when} | {rule.does} | {standing} |")
+        # the anchor is the rule id (ours, never a record's): a Security Hub finding's SourceUrl ends in #<rule id>
+        anchor = f'<a id="{rule.id}"></a>'
+        lines.append(
+            f"| {anchor}`{rule.id}` | {rule.severity.name} | {rule.raised_when} | {rule.does} | {standing} |"
+        )
     return "\n".join(lines) + "\n"
 
 
