@@ -88,9 +88,7 @@ def markdown_table() -> str:
         standing = "yes" if rule.sweep is not None else "no"
         # the anchor is the rule id (ours, never a record's): a Security Hub finding's SourceUrl ends in #<rule id>
         anchor = f'<a id="{rule.id}"></a>'
-        lines.append(
-            f"| {anchor}`{rule.id}` | {rule.severity.name} | {rule.raised_when} | {rule.does} | {standing} |"
-        )
+        lines.append(f"| {anchor}`{rule.id}` | {rule.severity.name} | {rule.raised_when} | {rule.does} | {standing} |")
     return "\n".join(lines) + "\n"
 
 
