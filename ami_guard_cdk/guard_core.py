@@ -24,7 +24,7 @@ from ami_guard.rules.catalog import routes
 from ami_guard_cdk.components.alert_path_watch import AlertPathWatch
 from ami_guard_cdk.components.alert_topic import AlertTopic
 from ami_guard_cdk.components.finding_outputs import FindingOutputs
-from ami_guard_cdk.components.guard_alarms import GuardAlarms, SweepRunAlarms
+from ami_guard_cdk.components.guard_alarms import GuardAlarms, OutputAlarms, SweepRunAlarms
 from ami_guard_cdk.components.guard_function import GuardFunction
 from ami_guard_cdk.components.guard_rule import GuardRule, cloudtrail_pattern, tamper_pattern
 from ami_guard_cdk.components.idempotency_table import IdempotencyTable
@@ -290,6 +290,21 @@ class GuardCore:
             idempotency.grant(guard.role)
             GuardAlarms(scope, f"{name}Alarms", guard=guard, topic=alarm_topic, name_prefix=f"{alarm_prefix}{name}-")
             Validations.of(guard.function).acknowledge(Acknowledgment(id="AwsSolutions-L1", reason=RUNTIME_PINNED))
+        from ami_guard.aws_outputs import ChatPublisher, FindingEvents, SecurityHubImporter
+
+        OutputAlarms(
+            scope,
+            "OutputAlarms",
+            outputs=[
+                FindingEvents.name,
+                *([SecurityHubImporter.name] if policy.security_hub else []),
+                *([ChatPublisher.name] if policy.chat else []),
+            ],
+            namespace=contract.METRICS_NAMESPACE,
+            service=contract.POWERTOOLS_SERVICE_NAME,
+            topic=alarm_topic,
+            name_prefix=alarm_prefix,
+        )
         if self.sweep is not None:
             # Publishes its findings; reads and records open findings (no idempotency records: no delete).
             alerts.grant_publish(self.sweep.role)

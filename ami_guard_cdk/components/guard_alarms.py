@@ -3,7 +3,7 @@ posture sweep's runs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -105,3 +105,40 @@ def _alarms(
         alarm.add_alarm_action(actions.SnsAction(topic))
         alarms.append(alarm)
     return alarms
+
+
+class OutputAlarms(Construct):
+    """An alarm per finding output beside the alert topic (EventBridge always; Security Hub and the chat topic when
+    on): an output that failed (metric `OutputFailures`, counted by the functions with the output's name) means a
+    finding reached the alert topic but not where the security team reads it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        outputs: Sequence[str],
+        namespace: str,
+        service: str,
+        topic: sns.ITopic,
+        name_prefix: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        watched = {
+            f"{output.capitalize()}Failures": (
+                cloudwatch.Metric(
+                    namespace=namespace,
+                    metric_name="OutputFailures",
+                    dimensions_map={"output": output, "service": service},
+                    period=PERIOD,
+                    statistic="Sum",
+                ),
+                f"AMI Guard could not deliver a finding to {OUTPUT_NAMES.get(output, output)}: it reached the alert "
+                "topic, not there (the functions' logs say why: 'Output failed')",
+            )
+            for output in outputs
+        }
+        self.alarms = _alarms(self, watched, topic, name_prefix)
+
+
+OUTPUT_NAMES = {"eventbridge": "EventBridge", "securityhub": "Security Hub", "chat": "the chat topic"}

@@ -206,3 +206,50 @@ def test_a_deployment_without_the_keys_keeps_its_template_apart_from_the_bus(tmp
 
     # Then the two templates are the same
     assert json.dumps(plain, sort_keys=True) == json.dumps(explicit, sort_keys=True)
+
+
+def output_alarms(stack: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in stack.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "OutputFailures"
+    }
+
+
+def test_each_output_has_an_alarm_on_the_failures_the_functions_count(
+    outputs_stack: Synthesized,
+    default_stack: Synthesized,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the metric a function emits when an output fails (Powertools' EMF on stdout, as Lambda ships it), with
+    # the Powertools service name the stack gives every function
+    from ami_guard.aws_outputs import _count_failure
+
+    (service,) = {env(outputs_stack, handler)["POWERTOOLS_SERVICE_NAME"] for handler in HANDLERS}
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", service)
+
+    emitted = {}
+    for output in ("eventbridge", "securityhub", "chat"):
+        capsys.readouterr()
+        _count_failure(output)
+        document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        (declared,) = document["_aws"]["CloudWatchMetrics"]
+        emitted[output] = (declared["Namespace"], {name: document[name] for name in declared["Dimensions"][0]})
+
+    # Then each output that is on has an alarm on exactly that metric, to the health topic; the bus always
+    assert sorted(output_alarms(default_stack)) == ["AmiGuard-EventbridgeFailures"]
+    alarms = output_alarms(outputs_stack)
+    assert sorted(alarms) == ["AmiGuard-ChatFailures", "AmiGuard-EventbridgeFailures", "AmiGuard-SecurityhubFailures"]
+    for name, output in (
+        ("AmiGuard-EventbridgeFailures", "eventbridge"),
+        ("AmiGuard-SecurityhubFailures", "securityhub"),
+        ("AmiGuard-ChatFailures", "chat"),
+    ):
+        alarm = alarms[name]
+        namespace, dimensions = emitted[output]
+        assert alarm["Namespace"] == namespace == "AmiGuard"
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions
+        assert dimensions["output"] == output
+        assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["Statistic"]) == (1, 1, "Sum")
+        assert alarm["AlarmActions"] == [{"Ref": "HealthTopic252048D3"}]

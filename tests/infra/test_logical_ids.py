@@ -27,6 +27,8 @@ STACK_SET_TEMPLATE = "AmiGuardMemberTemplate69AC9833.stackset.template.json"
 """The member template's file in cdk.out, named after the StackSetStack's unique id (the demo reads it)."""
 
 STANDALONE_RESOURCES = (
+    # the alarm on failed finding events (EventBridge, always on; session 15: a new resource, no id changed)
+    "OutputAlarmsEventbridgeFailuresECAC1E72",
     "AlertPathWatchRuleEE3BE750",
     "AlertsKey9E1197AF",
     "AlertsTopicCF7C81C9",

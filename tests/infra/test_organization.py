@@ -701,6 +701,7 @@ def test_cfn_lint_reports_nothing_in_hub_member_and_stack_set_template(
 # confirmed again).
 STANDALONE_RESOURCES = {
     "AlertPathWatchRuleEE3BE750": "AWS::Events::Rule",
+    "OutputAlarmsEventbridgeFailuresECAC1E72": "AWS::CloudWatch::Alarm",
     "AlertsKey9E1197AF": "AWS::KMS::Key",
     "AlertsTopicCF7C81C9": "AWS::SNS::Topic",
     "AlertsTopicPolicyFF1F97BA": "AWS::SNS::TopicPolicy",

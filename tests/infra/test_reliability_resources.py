@@ -163,7 +163,8 @@ def test_every_function_has_error_throttle_and_failed_events_alarms(default_stac
         assert ("AWS/Lambda", "Throttles", function) in found
     queues = {f"${{{q}.QueueName}}" for q in default_stack.resources("AWS::SQS::Queue")}
     assert {v for ns, m, v in found if m == "ApproximateNumberOfMessagesVisible"} == queues
-    assert len(alarms(default_stack)) == 3 * len(HANDLERS)
+    # and one on the finding events that did not reach EventBridge (tests/infra/test_finding_outputs.py)
+    assert len(alarms(default_stack)) == 3 * len(HANDLERS) + 1
     for alarm in alarms(default_stack):
         assert alarm["Threshold"] == 1 and alarm["EvaluationPeriods"] == 1
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -177,9 +178,14 @@ def test_alarms_go_to_the_health_topic_by_default_not_through_the_alert_topic(de
 
 def test_alarm_names_start_with_the_prefix_the_health_topic_admits(default_stack: Synthesized) -> None:
     assert sorted(alarm["AlarmName"] for alarm in alarms(default_stack)) == sorted(
-        f"AmiGuard-{guard}-{kind}"
-        for guard in ("PermissionGuard", "LaunchGuard", "ImageGuard", "TamperGuard")
-        for kind in ("Errors", "Throttles", "FailedEvents")
+        [
+            *(
+                f"AmiGuard-{guard}-{kind}"
+                for guard in ("PermissionGuard", "LaunchGuard", "ImageGuard", "TamperGuard")
+                for kind in ("Errors", "Throttles", "FailedEvents")
+            ),
+            "AmiGuard-EventbridgeFailures",
+        ]
     )
 
 
