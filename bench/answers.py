@@ -39,6 +39,12 @@ def _message_id(_: Mapping[str, Any]) -> dict[str, Any]:
     return {"MessageId": f"00000000-0000-0000-0000-{next(_ids):012d}"}
 
 
+def _put_events(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Every entry taken: an EventId each, in the order of the request's entries."""
+    entries = [{"EventId": f"00000000-0000-0000-0000-{next(_ids):012d}"} for _ in params.get("Entries", [])]
+    return {"FailedEntryCount": 0, "Entries": entries}
+
+
 def _instance_types(params: Mapping[str, Any]) -> dict[str, Any]:
     found = []
     for name in params.get("InstanceTypes", []):
@@ -136,6 +142,7 @@ def _caller(_: Mapping[str, Any]) -> dict[str, Any]:
 
 ANSWERS: dict[tuple[str, str], Answer] = {
     ("sns", "Publish"): _message_id,
+    ("events", "PutEvents"): _put_events,
     ("ec2", "DescribeInstanceTypes"): _instance_types,
     ("ec2", "DescribeImages"): _images,
     ("ec2", "DescribeImageAttribute"): _launch_permissions,

@@ -356,8 +356,9 @@ def not_budgeted(out: dict[str, Any]) -> list[str]:
                 f"({', '.join(quiet['calls'])}): not settled from the record alone"
             )
     notes.append(
-        "events that raise an alert (warm µs, alert) make at least 3 AWS calls (the idempotency record's two writes "
-        f"and the Publish); one call, answered by the Stubber, costs {out['stubbed_call_us']} µs by itself"
+        "events that raise an alert (warm µs, alert) make at least 4 AWS calls (the idempotency record's two writes, "
+        "the Publish and the PutEvents); one call, answered by the Stubber, costs "
+        f"{out['stubbed_call_us']} µs by itself"
     )
     return notes
 

@@ -395,6 +395,8 @@ def check_handled(name: str, result: dict[str, Any], alert: str | None, code_dir
         raise RuntimeError(f"{name}: the event was not evaluated: {summary}")
     if alert is not None and alert not in summary.get("published", []):
         raise RuntimeError(f"{name}: expected {alert} to be published, got {summary}")
+    if alert is not None and not {"sns:Publish", "events:PutEvents"} <= set(result["calls"]):
+        raise RuntimeError(f"{name}: the alert did not go to the topic and the findings bus: {result['calls']}")
     if not str(result.get("code_file", "")).startswith(str(code_dir)):
         raise RuntimeError(f"{name}: the handler was not imported from the asset ({result.get('code_file')})")
 

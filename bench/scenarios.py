@@ -15,6 +15,8 @@ from ami_guard.config import parse_policy, to_environment
 from bench.answers import ACCOUNT, HUB_ACCOUNT, REGION, TABLE, TOPIC_ARN, TRUSTED_ACCOUNT
 from tests import records as r
 
+STACK_NAME = "AmiGuard"  # app.py STACK_NAME: names the hub bus in organization mode
+
 IMAGE_ID = "ami-0123456789abcdef0"
 NEW_IMAGE_ID = "ami-0fedcba9876543210"
 SNAPSHOT_ID = "snap-0123456789abcdef0"
@@ -52,7 +54,8 @@ class Function:
     name: str
     handler: str
     clients: tuple[str, ...]
-    """Exactly the clients the representative event needs: the floor creates these and nothing else."""
+    """Exactly the clients the representative event needs: the floor creates these and nothing else (an alert goes to
+    the alert topic and, as the stack always configures, to the findings bus: sns and events)."""
     representative: Record
     alert: str
     kinds: tuple[Kind, ...]
@@ -81,7 +84,7 @@ def _without_virtualization_type(record: dict[str, Any]) -> dict[str, Any]:
 PERMISSION = Function(
     name="permission",
     handler=contract.PERMISSION_HANDLER,
-    clients=("dynamodb", "sns"),
+    clients=("dynamodb", "sns", "events"),
     representative=lambda: _ec2(r.modify_image_attribute(IMAGE_ID, [{"group": "all"}])),
     alert="ami-public",
     kinds=(
@@ -151,7 +154,7 @@ PERMISSION = Function(
 LAUNCH = Function(
     name="launch",
     handler=contract.LAUNCH_HANDLER,
-    clients=("dynamodb", "sns", "ec2"),
+    clients=("dynamodb", "sns", "events", "ec2"),
     representative=lambda: _ec2(r.run_instances(IMAGE_ID, "m4.large")),
     alert="launch-previous-generation",
     kinds=(
@@ -172,7 +175,7 @@ LAUNCH = Function(
 IMAGE = Function(
     name="image",
     handler=contract.IMAGE_HANDLER,
-    clients=("dynamodb", "sns"),
+    clients=("dynamodb", "sns", "events"),
     representative=lambda: _ec2(r.register_image(NEW_IMAGE_ID)),
     alert="image-paravirtual",
     kinds=(
@@ -194,7 +197,7 @@ IMAGE = Function(
 TAMPER = Function(
     name="tamper",
     handler=contract.TAMPER_HANDLER,
-    clients=("dynamodb", "sns"),
+    clients=("dynamodb", "sns", "events"),
     representative=lambda: _other(r.lambda_call("UpdateFunctionConfiguration20150331v2", WATCHED_FUNCTION)),
     alert="guard-tampered",
     kinds=(
@@ -219,13 +222,21 @@ CUSTODIAN_EVENTS = {"ModifyImageAttribute": PERMISSION, "RunInstances": LAUNCH}
 
 def environment(organization: bool = False) -> dict[str, str]:
     """What the stack gives every guard function (ami_guard_cdk/components/guard_function.py), and Lambda's own; with
-    `organization`, what the hub's functions get in organization mode."""
+    `organization`, what the hub's functions get in organization mode. Finding events go on the account's default bus,
+    in organization mode on the hub bus (ami_guard_cdk/components/finding_outputs.py, hub_stack.py); Security Hub and
+    the chat topic are off, as by default."""
     hub = {contract.ENV_MEMBER_ROLE_PREFIX: contract.member_role_prefix()} if organization else {}
+    bus = (
+        f"arn:aws:events:{REGION}:{HUB_ACCOUNT}:event-bus/{contract.hub_bus_name(STACK_NAME)}"
+        if organization
+        else f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    )
     return {
         **to_environment(parse_policy(ORGANIZATION_POLICY if organization else POLICY)),
         **hub,
         contract.ENV_TOPIC_ARN: TOPIC_ARN,
         contract.ENV_IDEMPOTENCY_TABLE: TABLE,
+        contract.ENV_FINDINGS_BUS: bus,
         contract.ENV_WATCHED_FUNCTIONS: WATCHED_FUNCTION,
         contract.ENV_WATCHED_RULES: WATCHED_RULE,
         "POWERTOOLS_SERVICE_NAME": contract.POWERTOOLS_SERVICE_NAME,

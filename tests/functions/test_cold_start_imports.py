@@ -18,7 +18,8 @@ from bench import scenarios
 REPO = Path(__file__).resolve().parents[2]
 
 # What every function loads: its handler, the guard layer, the record as an ApiCall, the engine's core, alerts,
-# settings, what it watches for tampering, and the registry that routes its calls.
+# settings, what it watches for tampering, and the registry that routes its calls; and, since every representative
+# event raises an alert and the stack gives every function the findings bus, that alert's finding event.
 COMMON = {
     "ami_guard",
     "ami_guard.alerts",
@@ -30,6 +31,7 @@ COMMON = {
     "ami_guard.events",
     "ami_guard.events.calls",
     "ami_guard.events.fields",
+    "ami_guard.finding_events",
     "ami_guard.findings",
     "ami_guard.guard",
     "ami_guard.handlers",

@@ -18,7 +18,7 @@ import pytest
 from ami_guard_cdk.components import bytecode
 from bench import answers, asset, cost, report, stats, sweep, sweep_server
 from bench.aws_stub import install
-from bench.run import Sampling, check_compiles, check_loaded, check_member_session
+from bench.run import Sampling, check_compiles, check_handled, check_loaded, check_member_session
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -339,6 +339,69 @@ def test_the_stub_records_whose_credentials_each_call_signs_with() -> None:
         ("ec2:DescribeImages", "ASIA111122223333"),
         ("ec2:DescribeImages", "ASIAHUBBENCHMARK00"),
     ]
+
+
+def test_the_bench_functions_put_their_alerts_on_the_bus_the_stack_names_with_the_other_outputs_off() -> None:
+    # Given what the stack gives the functions, standalone and at the hub of an organization
+    from ami_guard.settings import load_settings
+    from bench import scenarios
+
+    standalone = load_settings(scenarios.environment())
+    hub = load_settings(scenarios.environment(organization=True))
+    # Then the account's default bus, the hub bus in organization mode; Security Hub and chat off, as by default
+    assert standalone.findings_bus == "arn:aws:events:eu-west-1:111122223333:event-bus/default"
+    assert hub.findings_bus == "arn:aws:events:eu-west-1:999988887777:event-bus/AmiGuard-Hub"
+    for settings in (standalone, hub):
+        assert (settings.policy.security_hub, settings.chat_topic_arn) == (False, None)
+
+
+def test_put_events_is_answered_with_an_event_id_per_entry_as_botocore_validates_it() -> None:
+    # Given the Stubber on every client made from now on (undone at the end: other tests make real clients)
+    import boto3
+    from botocore import handlers
+
+    before = list(handlers.BUILTIN_HANDLERS)
+    entry = {"Source": "ami-guard", "DetailType": "AMI Guard Finding", "Detail": "{}", "EventBusName": "default"}
+    try:
+        install(answers.ANSWERS)
+        # When two entries are put (the Stubber validates the answer against botocore's model)
+        client = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="y").client(
+            "events", region_name="eu-west-1"
+        )
+        response = client.put_events(Entries=[entry, entry])
+    finally:
+        handlers.BUILTIN_HANDLERS[:] = before
+    # Then both taken, each with an event id of its own
+    assert response["FailedEntryCount"] == 0
+    ids = [item["EventId"] for item in response["Entries"]]
+    assert len(ids) == 2 and len(set(ids)) == 2 and all(ids)
+    assert not any("ErrorCode" in item for item in response["Entries"])
+
+
+def test_each_floor_makes_the_clients_of_an_alert_on_the_topic_and_the_bus() -> None:
+    # Every representative event raises an alert: the floor makes the events client beside the SNS one
+    from bench import scenarios
+
+    assert {fn.name: fn.clients for fn in scenarios.FUNCTIONS} == {
+        "permission": ("dynamodb", "sns", "events"),
+        "launch": ("dynamodb", "sns", "events", "ec2"),
+        "image": ("dynamodb", "sns", "events"),
+        "tamper": ("dynamodb", "sns", "events"),
+    }
+    assert all(fn.alert for fn in scenarios.FUNCTIONS)
+
+
+def test_a_cold_start_whose_alert_missed_the_findings_bus_does_not_count(tmp_path: Path) -> None:
+    summary = {"status": "evaluated", "published": ["ami-public"]}
+    code_file = str(tmp_path / "ami_guard" / "handlers.py")
+    calls = ["dynamodb:PutItem", "sns:Publish", "events:PutEvents", "dynamodb:UpdateItem"]
+    check_handled("permission", {"result": summary, "calls": calls, "code_file": code_file}, "ami-public", tmp_path)
+    without_bus = {"result": summary, "calls": [c for c in calls if c != "events:PutEvents"], "code_file": code_file}
+    with pytest.raises(RuntimeError, match="findings bus"):
+        check_handled("permission", without_bus, "ami-public", tmp_path)
+    # an event that raises nothing calls neither
+    quiet = {"result": {"status": "evaluated", "published": []}, "calls": [], "code_file": code_file}
+    check_handled("permission", quiet, None, tmp_path)
 
 
 # --- the cost model (bench/cost.py) -------------------------------------------------------------------------------
