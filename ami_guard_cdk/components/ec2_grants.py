@@ -34,6 +34,12 @@ SNAPSHOTS_IN_REGION = (
     "is scoped to every snapshot (and image) in the stack's region and to no other resource type."
 )
 
+TAG_OWN_WILDCARDS = {
+    "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": IMAGES_IN_REGION,
+    "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": SNAPSHOTS_IN_REGION,
+}
+"""The cdk-nag IAM5 findings of a tag restore's grant (_tag_own), with their reasons."""
+
 
 class Grants(NamedTuple):
     """The statements of one guard, and the cdk-nag IAM5 findings they raise with the reason each is needed."""
@@ -90,20 +96,8 @@ def ec2_grants(policy: Policy, stack: Stack) -> dict[str, Grants]:
         "Resource::arn:<AWS::Partition>:ec2:*::image/*": IMAGES_IN_ANY_REGION,
     }
     if policy.copy_tags:
-        image_statements.append(
-            iam.PolicyStatement(
-                sid="TagOwnNewImages",
-                actions=["ec2:CreateTags"],
-                resources=[images_here, snapshots_here],
-                conditions=own,
-            )
-        )
-        image_wildcards.update(
-            {
-                "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": IMAGES_IN_REGION,
-                "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": SNAPSHOTS_IN_REGION,
-            }
-        )
+        image_statements.append(_tag_own("TagOwnNewImages", images_here, snapshots_here, own))
+        image_wildcards.update(TAG_OWN_WILDCARDS)
     grants["ImageGuard"] = Grants(statements=tuple(image_statements), wildcards=image_wildcards)
 
     # The posture sweep reads, never changes: the account-region's images, snapshots, their attributes where a share
@@ -113,24 +107,19 @@ def ec2_grants(policy: Policy, stack: Stack) -> dict[str, Grants]:
         sweep_statements = [iam.PolicyStatement(sid="ReadPosture", actions=list(SWEEP_READS), resources=["*"])]
         sweep_wildcards = {"Resource::*": SWEEP_READS_ANYWHERE}
         if policy.copy_tags:
-            sweep_statements.append(
-                iam.PolicyStatement(
-                    sid="TagOwnCopies",
-                    actions=["ec2:CreateTags"],
-                    resources=[images_here, snapshots_here],
-                    conditions=own,
-                )
-            )
-            sweep_wildcards.update(
-                {
-                    "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*": IMAGES_IN_REGION,
-                    "Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*": SNAPSHOTS_IN_REGION,
-                }
-            )
+            sweep_statements.append(_tag_own("TagOwnCopies", images_here, snapshots_here, own))
+            sweep_wildcards.update(TAG_OWN_WILDCARDS)
         grants["SweepGuard"] = Grants(statements=tuple(sweep_statements), wildcards=sweep_wildcards)
     if policy.security_hub:
         _grant_security_hub_import(grants, policy, stack)
     return grants
+
+
+def _tag_own(sid: str, images_here: str, snapshots_here: str, own: Mapping[str, object]) -> iam.PolicyStatement:
+    """ec2:CreateTags on the account's own images and snapshots in this region: the tag restore of copies."""
+    return iam.PolicyStatement(
+        sid=sid, actions=["ec2:CreateTags"], resources=[images_here, snapshots_here], conditions=own
+    )
 
 
 ALERTING = ("PermissionGuard", "LaunchGuard", "ImageGuard", "TamperGuard")
