@@ -175,10 +175,11 @@ class SecurityHubImporter:
 
     def send(self, alert: Alert) -> None:
         from ami_guard import asff
+        from ami_guard.findings import utc_millis
 
         region = self._region_of(alert)
         moment = self._clock()
-        now = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        now = utc_millis(moment)
         finding = asff.finding(alert.document, now=now, import_region=region, documentation_url=self._documentation_url)
         size = asff.size_bytes(finding)
         if size > asff.FINDING_MAX_BYTES:

@@ -11,8 +11,11 @@ import re
 from collections.abc import Mapping
 from enum import IntEnum
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class Severity(IntEnum):
@@ -51,6 +54,15 @@ _ID_FORMAT = {
     "cloudtrail-trail": r"[A-Za-z0-9][A-Za-z0-9._-]{2,127}",
     "recycle-bin-rule": r"[0-9A-Za-z]{11}",
 }
+
+
+def utc_millis(moment: datetime) -> str:
+    """An aware UTC datetime as ISO 8601 text to the millisecond: "2026-11-30T06:00:00.123Z" (the sweep's stamps,
+    a Security Hub finding's times). A naive datetime is read as UTC."""
+    from datetime import UTC
+
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def is_region(region: str) -> bool:

@@ -122,3 +122,15 @@ def test_opened_before_a_run_reads_a_second_as_any_instant_within_it(
     first_seen: str, started: str, before: bool
 ) -> None:
     assert opened_before(first_seen, started) is before
+
+
+def test_stamps_are_utc_to_the_millisecond() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from ami_guard.findings import utc_millis
+
+    assert utc_millis(datetime(2026, 11, 30, 6, 0, 0, 123_456, tzinfo=UTC)) == "2026-11-30T06:00:00.123Z"
+    assert utc_millis(datetime(2026, 11, 30, 6, 0, 0)) == "2026-11-30T06:00:00.000Z"
+    assert utc_millis(datetime(2026, 11, 30, 7, 0, 0, 5_000, tzinfo=timezone(timedelta(hours=1)))) == (
+        "2026-11-30T06:00:00.005Z"
+    )

@@ -112,6 +112,7 @@ def _sweep(
     )
     from ami_guard.aws_findings import DynamoFindingStore, ProgressRefused
     from ami_guard.aws_outputs import alert_publisher
+    from ami_guard.findings import utc_millis
     from ami_guard.sweep.collect import RegionFailed
     from ami_guard.sweep.observation import observation
     from ami_guard.sweep.run import sweep_target
@@ -120,7 +121,7 @@ def _sweep(
     hub = client_factory()
     # to the millisecond: a run resolves what was opened before it started (lifecycle.opened_before), and the
     # previous run's findings must count as such however soon after it this run starts
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = utc_millis(datetime.now(UTC))
     policy = settings.policy
     if scopes is None:
         clients = client_factory(sweep_client_config(concurrency))
